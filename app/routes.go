@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+)
+
+// routes is the whole HTTP surface of Relance, grouped by who calls it and
+// how they authenticate (DESIGN.md §4).
+func (m *Main) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = httpErrorHandler
+	e.Use(middleware.Recover())
+
+	// Public: load balancer and monitoring.
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	e.GET("/readyz", m.readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
+
+	return e
+}
+
+// readyz answers 200 only when PostgreSQL and Redis both answer.
+func (m *Main) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]string{"postgres": "ok", "redis": "ok"}
+	code := http.StatusOK
+	if sqlDB, err := m.DB.DB(); err != nil || sqlDB.PingContext(ctx) != nil {
+		status["postgres"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	rc, ok := m.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok || rc.Ping(ctx).Err() != nil {
+		status["redis"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	if ok {
+		_ = rc.Close()
+	}
+	return c.JSON(code, status)
+}

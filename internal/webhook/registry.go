@@ -9,9 +9,14 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"time"
 )
+
+// ErrPermanent marks a delivery that can never be processed (retrying would
+// not help); wrap it with the reason.
+var ErrPermanent = errors.New("webhook: permanent failure")
 
 // Delivery is one recorded webhook, as a handler sees it.
 type Delivery struct {

@@ -20,15 +20,15 @@ const APIVersion = "2026-10"
 
 // Errors returned by the verifiers. Callers map all of them to 401.
 var (
-	ErrInvalidShop      = errors.New("shopify: invalid shop domain")
-	ErrBadSignature     = errors.New("shopify: signature mismatch")
-	ErrStaleRequest     = errors.New("shopify: request timestamp out of range")
-	ErrMalformed        = errors.New("shopify: malformed input")
-	ErrInvalidToken     = errors.New("shopify: invalid session token")
-	ErrInvalidGrant     = errors.New("shopify: grant rejected")      // code, refresh token or subject token refused (HTTP 400/401 from /admin/oauth/access_token)
-	ErrUnauthorized     = errors.New("shopify: access token refused") // Admin API 401 after a refresh attempt
-	ErrThrottled        = errors.New("shopify: throttled")
-	ErrShopUnavailable  = errors.New("shopify: shop unavailable") // 402 (frozen), 403, 404, 423 (locked)
+	ErrInvalidShop     = errors.New("shopify: invalid shop domain")
+	ErrBadSignature    = errors.New("shopify: signature mismatch")
+	ErrStaleRequest    = errors.New("shopify: request timestamp out of range")
+	ErrMalformed       = errors.New("shopify: malformed input")
+	ErrInvalidToken    = errors.New("shopify: invalid session token")
+	ErrInvalidGrant    = errors.New("shopify: grant rejected")       // code, refresh token or subject token refused (HTTP 400/401 from /admin/oauth/access_token)
+	ErrUnauthorized    = errors.New("shopify: access token refused") // Admin API 401 after a refresh attempt
+	ErrThrottled       = errors.New("shopify: throttled")
+	ErrShopUnavailable = errors.New("shopify: shop unavailable") // 402 (frozen), 403, 404, 423 (locked)
 )
 
 // Secrets are the app's client secret and, during a rotation, the previous one.

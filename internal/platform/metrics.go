@@ -74,4 +74,6 @@ func (AsynqLogger) Debug(args ...any) { slog.Debug(fmt.Sprint(args...), "compone
 func (AsynqLogger) Info(args ...any)  { slog.Info(fmt.Sprint(args...), "component", "asynq") }
 func (AsynqLogger) Warn(args ...any)  { slog.Warn(fmt.Sprint(args...), "component", "asynq") }
 func (AsynqLogger) Error(args ...any) { slog.Error(fmt.Sprint(args...), "component", "asynq") }
-func (AsynqLogger) Fatal(args ...any) { slog.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true) }
+func (AsynqLogger) Fatal(args ...any) {
+	slog.Error(fmt.Sprint(args...), "component", "asynq", "fatal", true)
+}

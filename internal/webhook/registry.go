@@ -78,6 +78,6 @@ var KnownTopics = map[string]bool{
 	"orders/create": true, "orders/paid": true, "orders/fulfilled": true, "orders/cancelled": true,
 	"customers/create": true, "customers/update": true, "customers/delete": true,
 	"customers_email_marketing_consent/update": true,
-	"app/uninstalled": true, "app/scopes_update": true,
+	"app/uninstalled":                          true, "app/scopes_update": true,
 	"customers/data_request": true, "customers/redact": true, "shop/redact": true,
 }

@@ -31,10 +31,10 @@ import (
 	"github.com/relance/relance/migrations"
 )
 
-// Ports of the shared test stack (the dev stack uses 55432/56379).
+// Ports of the shared test stack (the dev stack uses 15432/16379).
 const (
-	TestPGPort    = 55433
-	TestRedisPort = 56380
+	TestPGPort    = 15433
+	TestRedisPort = 16380
 )
 
 var (

@@ -32,12 +32,20 @@ const (
 type Main struct {
 	Config *config.Config
 	Mode   mode
-	// Addr overrides ":$PORT" (tests use "127.0.0.1:0").
-	Addr string
+	// Addr overrides ":$PORT"; Listener, when set, is used as is (tests
+	// listen first so SHOPIFY_APP_URL can name the port).
+	Addr     string
+	Listener net.Listener
+
+	// DevMode adds the dev-only routes of `relance dev` (a session token for
+	// the dev store without Shopify around the admin).
+	DevMode bool
 
 	DB    *gorm.DB
 	Redis asynq.RedisConnOpt
 	Queue *asynq.Client
+
+	c components
 
 	echo     *echo.Echo
 	listener net.Listener
@@ -108,9 +116,12 @@ func (m *Main) startHTTP() error {
 	if addr == "" {
 		addr = ":" + strconv.Itoa(m.Config.Port)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+	ln := m.Listener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("listen %s: %w", addr, err)
+		}
 	}
 	m.listener = ln
 	srv := &http.Server{

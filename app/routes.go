@@ -9,6 +9,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/relance/relance/frontend"
+	"github.com/relance/relance/internal/web"
 )
 
 // routes is the whole HTTP surface of Relance, grouped by who calls it and
@@ -24,6 +27,26 @@ func (m *Main) routes() *echo.Echo {
 	e.GET("/readyz", m.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.Handler()))
 
+	// Shopify: OAuth (query HMAC + state nonce) and webhooks (body HMAC). The
+	// topic header routes a delivery, so every subscription path lands on the
+	// same handler; fixed routes such as /webhooks/resend win over :group.
+	m.c.auth.Routes(e.Group("/auth"))
+	e.POST("/webhooks/shopify", m.c.ingest.Handle)
+	e.POST("/webhooks/:group", m.c.ingest.Handle)
+
+	// Embedded admin JSON API: App Bridge session token → one shop.
+	api := e.Group("/api", m.c.auth.RequireSession)
+	web.ShopRoutes(api)
+	web.DataExportRoutes(api, m.c.privacy)
+
+	if m.DevMode {
+		e.GET("/dev/session-token", m.c.auth.DevSession)
+	}
+
+	// The admin SPA, last so every route above wins over its fallback.
+	spa := m.c.auth.EmbeddedApp(web.SPA(frontend.Dist, m.Config.ShopifyAPIKey))
+	e.GET("/", spa)
+	e.GET("/*", spa)
 	return e
 }
 

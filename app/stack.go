@@ -8,10 +8,12 @@ import (
 	"github.com/relance/relance/internal/platform/localstack"
 )
 
-// Ports of the dev stack; the test stack (internal/platform/testenv) uses the next ones.
+// Ports of the dev stack; the test stack (internal/platform/testenv) uses the
+// next ones. They sit below Linux's ephemeral range (32768–60999) so a
+// leftover outgoing connection can never hold them.
 const (
-	devPGPort    = 55432
-	devRedisPort = 56379
+	devPGPort    = 15432
+	devRedisPort = 16379
 )
 
 // runStack starts or stops throwaway servers: `relance stack up|down [-dir D] [-pg-port N] [-redis-port N] [-fast]`.

@@ -8,11 +8,14 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/relance/relance/internal/platform"
+	"github.com/relance/relance/internal/webhook"
 )
 
 // tasks is every asynq task type Relance runs, with its handler.
 func (m *Main) tasks() map[string]asynq.HandlerFunc {
-	return map[string]asynq.HandlerFunc{}
+	return map[string]asynq.HandlerFunc{
+		webhook.TypeProcess: m.c.dispatcher.HandleProcess,
+	}
 }
 
 func (m *Main) startWorker(ctx context.Context) error {
@@ -45,5 +48,15 @@ func (m *Main) startWorker(ctx context.Context) error {
 func (m *Main) startPeriodic(ctx context.Context) {
 	m.every(ctx, "queue-metrics", 15*time.Second, func(context.Context) error {
 		return platform.RecordQueueDepth(m.Redis)
+	})
+	// The inbox is the truth: deliveries stored but never handed to asynq
+	// (Redis down, crash between commit and enqueue) are queued again.
+	m.every(ctx, "webhook-reconcile", 30*time.Second, func(ctx context.Context) error {
+		_, err := m.c.reconciler.Run(ctx)
+		return err
+	})
+	m.every(ctx, "data-export-purge", time.Hour, func(ctx context.Context) error {
+		_, err := m.c.privacy.PurgeExpiredExports(ctx)
+		return err
 	})
 }

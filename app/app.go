@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
 	"github.com/relance/relance/internal/config"
@@ -45,7 +46,8 @@ type Main struct {
 	Redis asynq.RedisConnOpt
 	Queue *asynq.Client
 
-	c components
+	c    components
+	ping redis.UniversalClient // readiness probe; one client, not one per probe
 
 	echo     *echo.Echo
 	listener net.Listener
@@ -90,6 +92,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Queue = asynq.NewClient(m.Redis)
 	m.onClose(func(context.Context) error { return m.Queue.Close() })
+	rc, ok := m.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("redis: unexpected client type")
+	}
+	m.ping = rc
+	m.onClose(func(context.Context) error { return rc.Close() })
 
 	if err := m.wire(); err != nil {
 		return err

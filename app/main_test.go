@@ -234,7 +234,9 @@ func TestBadWebhookInputIsA4xx(t *testing.T) {
 		mutate func(*http.Request)
 		want   int
 	}{
-		{desc: "forged signature", mutate: func(r *http.Request) { r.Header.Set("X-Shopify-Hmac-Sha256", shopify.SignWebhook("other", []byte(`{"id":1}`))) }, want: http.StatusUnauthorized},
+		{desc: "forged signature", mutate: func(r *http.Request) {
+			r.Header.Set("X-Shopify-Hmac-Sha256", shopify.SignWebhook("other", []byte(`{"id":1}`)))
+		}, want: http.StatusUnauthorized},
 		{desc: "no signature", mutate: func(r *http.Request) { r.Header.Del("X-Shopify-Hmac-Sha256") }, want: http.StatusBadRequest},
 		{desc: "no topic", mutate: func(r *http.Request) { r.Header.Del("X-Shopify-Topic") }, want: http.StatusBadRequest},
 		{desc: "not a shop", mutate: func(r *http.Request) { r.Header.Set("X-Shopify-Shop-Domain", "evil.example.com") }, want: http.StatusBadRequest},

@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/relance/relance/frontend"
 	"github.com/relance/relance/internal/web"
@@ -59,12 +58,8 @@ func (m *Main) readyz(c echo.Context) error {
 	if sqlDB, err := m.DB.DB(); err != nil || sqlDB.PingContext(ctx) != nil {
 		status["postgres"], code = "unavailable", http.StatusServiceUnavailable
 	}
-	rc, ok := m.Redis.MakeRedisClient().(redis.UniversalClient)
-	if !ok || rc.Ping(ctx).Err() != nil {
+	if m.ping.Ping(ctx).Err() != nil {
 		status["redis"], code = "unavailable", http.StatusServiceUnavailable
-	}
-	if ok {
-		_ = rc.Close()
 	}
 	return c.JSON(code, status)
 }

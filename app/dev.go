@@ -22,6 +22,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/relance/relance/internal/config"
+	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/platform"
 	"github.com/relance/relance/internal/platform/localstack"
 	"github.com/relance/relance/internal/shopify"
@@ -166,6 +167,10 @@ func runDev(ctx context.Context, getenv func(string) string) error {
 			return fmt.Errorf("dev: install %s through OAuth: %w", devShop, err)
 		}
 		slog.Info("dev: shop installed through OAuth", "shop", devShop)
+		if err := m.enableDefaultFlows(ctx, devShop); err != nil {
+			return fmt.Errorf("dev: enable the default flows of %s: %w", devShop, err)
+		}
+		slog.Info("dev: default flows enabled; emails go to the outbox unless RESEND_API_KEY is set", "shop", devShop)
 		slog.Info("Relance dev: admin at " + admin + "/?shop=" + devShop)
 	} else {
 		slog.Info("Relance dev: serving " + admin + " for Shopify (install the app on your development store from the Shopify CLI)")
@@ -330,6 +335,7 @@ func persistentDevValue(path, name string, gen func() (string, error)) (string, 
 func startDevStore(cfg *config.Config) (func(), error) {
 	store := devstore.New(devstore.Options{APIKey: cfg.ShopifyAPIKey, APISecret: cfg.ShopifyAPISecret})
 	store.AddShop(devShop, devShopName, devShopEmail, devShopTimezone, devShopCurrency)
+	handleConsentUpdates(store)
 	ln, err := net.Listen("tcp", devStoreAddr)
 	if err != nil {
 		return nil, fmt.Errorf("dev: Shopify stand-in: listen %s: %w", devStoreAddr, err)
@@ -395,4 +401,44 @@ func installDevShop(ctx context.Context, cfg *config.Config, shop string, now ti
 		return fmt.Errorf("%s answered %d", callbackPath, res.StatusCode)
 	}
 	return nil
+}
+
+// enableDefaultFlows gives an installed shop the nine default flows and
+// switches them all on, so a newcomer sees sequences run.
+func (m *Main) enableDefaultFlows(ctx context.Context, domain string) error {
+	sh, err := m.c.shops.Get(ctx, domain)
+	if err != nil {
+		return err
+	}
+	flows := m.c.engine.Flows()
+	if err := flows.EnsureDefaults(ctx, sh.ID); err != nil {
+		return err
+	}
+	for _, key := range flow.Keys {
+		if err := flows.SetEnabled(ctx, sh.ID, key, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// handleConsentUpdates makes the stand-in accept the consent write-back of
+// unsubscribes (customerEmailMarketingConsentUpdate), as Shopify does for a
+// customer with an email.
+func handleConsentUpdates(store *devstore.Server) {
+	store.HandleGraphQL("customerEmailMarketingConsentUpdate", 10, func(_ string, vars map[string]any) (any, error) {
+		input, _ := vars["input"].(map[string]any)
+		id, _ := input["customerId"].(string)
+		consent, _ := input["emailMarketingConsent"].(map[string]any)
+		if id == "" || consent == nil {
+			return map[string]any{"customer": nil, "userErrors": []any{map[string]any{
+				"field": []string{"input"}, "message": "customerId and emailMarketingConsent are required", "code": "INVALID"}}}, nil
+		}
+		return map[string]any{
+			"customer": map[string]any{"id": id, "emailMarketingConsent": map[string]any{
+				"marketingState": consent["marketingState"], "marketingOptInLevel": consent["marketingOptInLevel"],
+				"consentUpdatedAt": consent["consentUpdatedAt"]}},
+			"userErrors": []any{},
+		}, nil
+	})
 }

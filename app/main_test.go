@@ -39,6 +39,12 @@ type testApp struct {
 // MustRunMain boots relance `all` on 127.0.0.1:0 and stops it with the test.
 func MustRunMain(t *testing.T) *testApp {
 	t.Helper()
+	return MustRunMainEnv(t, nil)
+}
+
+// MustRunMainEnv is MustRunMain with extra environment (TIME_SCALE, …).
+func MustRunMainEnv(t *testing.T, extra map[string]string) *testApp {
+	t.Helper()
 	store := devstore.New(devstore.Options{APIKey: testAPIKey, APISecret: testSecret})
 	standIn := httptest.NewServer(store)
 	t.Cleanup(standIn.Close)
@@ -56,6 +62,9 @@ func MustRunMain(t *testing.T) *testApp {
 		"DATABASE_URL":           testenv.DatabaseURL(t),
 		"REDIS_URL":              testenv.RedisURL(t),
 		"ENCRYPTION_KEY":         key,
+	}
+	for k, v := range extra {
+		env[k] = v
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] }, config.NeedAll)
 	require.NoError(t, err)

@@ -33,6 +33,16 @@ func (m *Main) routes() *echo.Echo {
 	e.POST("/webhooks/shopify", m.c.ingest.Handle)
 	e.POST("/webhooks/:group", m.c.ingest.Handle)
 
+	// Resend delivery webhooks (Svix signature). Without a secret nothing
+	// can be verified, so the route does not exist.
+	if m.c.mailWebhooks != nil {
+		e.POST("/webhooks/resend", m.c.mailWebhooks.Handle)
+	}
+
+	// Shoppers: unsubscribe page, RFC 8058 one-click, "not interested"
+	// (signed token).
+	m.c.unsubscribe.Routes(e)
+
 	// Embedded admin JSON API: App Bridge session token → one shop.
 	api := e.Group("/api", m.c.auth.RequireSession)
 	web.ShopRoutes(api)

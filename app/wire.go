@@ -1,10 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 
+	"github.com/redis/go-redis/v9"
+
+	"github.com/relance/relance/internal/contact"
+	"github.com/relance/relance/internal/courier"
+	"github.com/relance/relance/internal/flow"
+	"github.com/relance/relance/internal/journey"
+	"github.com/relance/relance/internal/mail"
 	"github.com/relance/relance/internal/shop"
 	"github.com/relance/relance/internal/shopify"
+	"github.com/relance/relance/internal/unsubscribe"
 	"github.com/relance/relance/internal/web"
 	"github.com/relance/relance/internal/webhook"
 )
@@ -20,6 +30,13 @@ type components struct {
 	ingest     *webhook.Ingest
 	dispatcher *webhook.Dispatcher
 	reconciler *webhook.Reconciler
+
+	// The sequence engine and the mail side.
+	engine       *journey.Engine
+	outbox       *mail.Outbox // nil when sending through Resend
+	links        *mail.LinkSigner
+	unsubscribe  *unsubscribe.Service
+	mailWebhooks *mail.Webhooks // nil without RESEND_WEBHOOK_SECRET
 }
 
 // wire builds the domain components from the configuration, DB and queue.
@@ -35,12 +52,24 @@ func (m *Main) wire() error {
 	c.admin = &shopify.Client{AdminBase: cfg.ShopifyAdminBaseURL, Tokens: shop.NewTokens(c.shops, oauth)}
 	c.auth = web.NewAuth(cfg, c.shops, oauth)
 
+	if err := m.wireEngine(); err != nil {
+		return err
+	}
+
 	// Every package that copies shopper data registers its holder, in
-	// dependency order, so GDPR requests reach every copy.
+	// dependency order, so GDPR requests reach every copy (erased in
+	// reverse: mail rows, then contacts with their enrollments).
 	c.privacy = shop.NewPrivacy(m.DB)
+	c.privacy.Register(contact.PrivacyHolder{})
+	c.privacy.Register(mail.PrivacyHolder{})
 	c.registry = webhook.NewRegistry()
-	webhook.RegisterLifecycle(c.registry, c.shops)
+	webhook.RegisterLifecycle(c.registry, c.shops, c.engine)
 	webhook.RegisterCompliance(c.registry, c.privacy)
+	contacts := c.engine.Contacts()
+	webhook.RegisterCheckouts(c.registry, c.shops, contacts, c.engine)
+	webhook.RegisterCarts(c.registry, c.shops, contacts, c.engine)
+	webhook.RegisterOrders(c.registry, c.shops, contacts, c.engine)
+	webhook.RegisterCustomers(c.registry, c.shops, contacts, c.engine)
 
 	secrets := shopify.Secrets{Current: cfg.ShopifyAPISecret, Previous: cfg.ShopifyAPISecretPrevious}
 	if c.ingest, err = webhook.NewIngest(m.DB, m.Queue, webhook.IngestConfig{Secrets: secrets}); err != nil {
@@ -54,6 +83,53 @@ func (m *Main) wire() error {
 	}
 	if c.reconciler, err = webhook.NewReconciler(m.DB, m.Queue, webhook.ReconcilerConfig{}); err != nil {
 		return fmt.Errorf("webhook reconciler: %w", err)
+	}
+	return nil
+}
+
+// wireEngine builds the mail sender (the outbox without RESEND_API_KEY,
+// else Resend paced through Redis), the courier that renders the engine's
+// decisions, the engine, the shopper links and Resend's webhooks.
+func (m *Main) wireEngine() error {
+	cfg := m.Config
+	c := &m.c
+	var err error
+	if c.links, err = mail.NewLinkSigner(cfg.ShopifyAPISecret, cfg.ShopifyAPISecretPrevious); err != nil {
+		return err
+	}
+	var sender mail.Sender
+	if cfg.ResendAPIKey == "" {
+		c.outbox = mail.NewOutbox(m.DB)
+		sender = c.outbox
+	} else {
+		rdb, ok := m.Redis.MakeRedisClient().(redis.UniversalClient)
+		if !ok {
+			return errors.New("mail: REDIS_URL does not give a go-redis client for the Resend pacer")
+		}
+		// Registered before the worker starts, so closed after it stops.
+		m.onClose(func(context.Context) error { return rdb.Close() })
+		if sender, err = mail.NewResend(mail.ResendOptions{DB: m.DB, APIKey: cfg.ResendAPIKey, BaseURL: cfg.ResendBaseURL,
+			Pacer: mail.NewPacer(rdb, "")}); err != nil {
+			return err
+		}
+	}
+	contacts := contact.NewStore(m.DB)
+	cour, err := courier.New(courier.Options{DB: m.DB, Flows: flow.NewStore(m.DB), Contacts: contacts, Sender: sender, Links: c.links,
+		AppURL: cfg.ShopifyAppURL, FromEmail: cfg.MailFrom})
+	if err != nil {
+		return err
+	}
+	c.engine = journey.New(journey.Options{DB: m.DB, Queue: m.Queue, Sender: cour, Scale: cfg.Scale})
+	if c.unsubscribe, err = unsubscribe.New(unsubscribe.Options{DB: m.DB, Links: c.links, Contacts: c.engine.Contacts(), Engine: c.engine,
+		Queue: m.Queue, Admin: c.admin}); err != nil {
+		return err
+	}
+	if cfg.ResendWebhookSecret != "" {
+		if c.mailWebhooks, err = mail.NewWebhooks(mail.WebhookOptions{DB: m.DB, Secret: cfg.ResendWebhookSecret,
+			Suppressor: mailSuppressor{contacts: c.engine.Contacts(), engine: c.engine, clock: journey.SystemClock{}},
+			Engagement: mailEngagement{contacts: c.engine.Contacts()}}); err != nil {
+			return err
+		}
 	}
 	return nil
 }

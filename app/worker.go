@@ -7,14 +7,18 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/platform"
+	"github.com/relance/relance/internal/unsubscribe"
 	"github.com/relance/relance/internal/webhook"
 )
 
 // tasks is every asynq task type Relance runs, with its handler.
 func (m *Main) tasks() map[string]asynq.HandlerFunc {
 	return map[string]asynq.HandlerFunc{
-		webhook.TypeProcess: m.c.dispatcher.HandleProcess,
+		webhook.TypeProcess:       m.c.dispatcher.HandleProcess,
+		journey.TypeRunStep:       m.c.engine.HandleRunStep,
+		unsubscribe.TypeWriteBack: m.c.unsubscribe.HandleWriteBack,
 	}
 }
 
@@ -27,7 +31,10 @@ func (m *Main) startWorker(ctx context.Context) error {
 		Concurrency:     20,
 		Queues:          platform.Queues,
 		ShutdownTimeout: 15 * time.Second,
-		Logger:          platform.AsynqLogger{},
+		// The pump hands over steps due within its horizon with ProcessAt;
+		// asynq's default 5 s forwarder would make them up to 5 s late.
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   platform.AsynqLogger{},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(_ context.Context, t *asynq.Task, err error) {
 			slog.Warn("task failed", "type", t.Type(), "err", err)
 		}),
@@ -53,6 +60,12 @@ func (m *Main) startPeriodic(ctx context.Context) {
 	// (Redis down, crash between commit and enqueue) are queued again.
 	m.every(ctx, "webhook-reconcile", 30*time.Second, func(ctx context.Context) error {
 		_, err := m.c.reconciler.Run(ctx)
+		return err
+	})
+	// PostgreSQL holds the schedule; every second the pump hands asynq the
+	// steps due soon (and re-offers overdue ones lost from Redis).
+	m.every(ctx, "journey-pump", time.Second, func(ctx context.Context) error {
+		_, err := m.c.engine.Pump(ctx)
 		return err
 	})
 	m.every(ctx, "data-export-purge", time.Hour, func(ctx context.Context) error {

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type Config struct {
 	ResendAPIKey        string // empty: emails go to the outbox
 	ResendWebhookSecret string
 	ResendBaseURL       *url.URL
+	// MailFrom is the address shopper emails are sent from (MAIL_FROM;
+	// default hello@<host of SHOPIFY_APP_URL>). Its domain must be verified
+	// with Resend; the display name is the shop's.
+	MailFrom string
 
 	EncryptionKey []byte // 32 bytes, AES-256-GCM key for tokens at rest
 	Port          int
@@ -136,6 +141,16 @@ func Load(getenv func(string) string, need Need) (*Config, error) {
 			fail("RESEND_BASE_URL", "%v", err)
 		}
 		c.ResendBaseURL = u
+	}
+
+	if s := strings.TrimSpace(getenv("MAIL_FROM")); s != "" {
+		a, err := mail.ParseAddress(s)
+		if err != nil || a.Name != "" || a.Address != s {
+			fail("MAIL_FROM", "must be a bare email address (the display name is the shop's), got %q", s)
+		}
+		c.MailFrom = s
+	} else if c.ShopifyAppURL != nil {
+		c.MailFrom = "hello@" + c.ShopifyAppURL.Hostname()
 	}
 
 	if s := required("ENCRYPTION_KEY", NeedShopify); s != "" {

@@ -58,6 +58,8 @@ func TestLoadNamesTheFaultyVariable(t *testing.T) {
 		{desc: "port not a number", set: map[string]string{"PORT": "http"}, wantVar: "PORT"},
 		{desc: "port out of range", set: map[string]string{"PORT": "70000"}, wantVar: "PORT"},
 		{desc: "time scale zero", set: map[string]string{"TIME_SCALE": "0"}, wantVar: "TIME_SCALE"},
+		{desc: "mail from with a name", set: map[string]string{"MAIL_FROM": "Shop <hello@relance.example>"}, wantVar: "MAIL_FROM"},
+		{desc: "mail from not an address", set: map[string]string{"MAIL_FROM": "hello"}, wantVar: "MAIL_FROM"},
 		{desc: "admin base not a url", set: map[string]string{"SHOPIFY_ADMIN_BASE_URL": "localhost"}, wantVar: "SHOPIFY_ADMIN_BASE_URL"},
 		{desc: "resend key without webhook secret", set: map[string]string{"RESEND_API_KEY": "re_x"}, wantVar: "RESEND_WEBHOOK_SECRET"},
 	}
@@ -95,4 +97,15 @@ func TestTimeScale(t *testing.T) {
 	c, err := load(env, config.NeedAll)
 	require.NoError(t, err)
 	require.Equal(t, time.Second, c.Scale(time.Hour))
+}
+
+func TestMailFrom(t *testing.T) {
+	c, err := load(validEnv(), config.NeedAll)
+	require.NoError(t, err)
+	require.Equal(t, "hello@relance.example", c.MailFrom, "default: hello@ the app's host")
+	env := validEnv()
+	env["MAIL_FROM"] = "reminders@mail.relance.example"
+	c, err = load(env, config.NeedAll)
+	require.NoError(t, err)
+	require.Equal(t, "reminders@mail.relance.example", c.MailFrom)
 }

@@ -1,0 +1,334 @@
+// Package unsubscribe serves the shopper links of our emails (GET and POST
+// /u/:token) and writes consent changes back to Shopify.
+//
+//   - An unsubscribe link (mail.PurposeUnsubscribe) opens a small page in the
+//     shopper's language with a confirm button; POSTing to the same URL
+//     unsubscribes. The RFC 8058 one-click POST (body
+//     List-Unsubscribe=One-Click, sent by mailbox providers from the
+//     List-Unsubscribe header) answers 200 with an empty body, no redirect.
+//     Unsubscribing takes effect at once: the contact's consent becomes
+//     unsubscribed, every active enrollment ends, and an asynq task writes
+//     the consent to Shopify (customerEmailMarketingConsentUpdate) so the
+//     page never waits on the Admin API.
+//   - A "not interested" link (mail.PurposeNotInterested) leaves one
+//     enrollment (the cart in that email) and nothing else.
+//
+// A page is answered with a confirm button rather than acting on GET, because
+// mail security scanners fetch every link of an email: a GET that
+// unsubscribed would unsubscribe shoppers who never clicked.
+//
+// A bad token is a 404 page, logged without the token.
+package unsubscribe
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
+
+	"github.com/relance/relance/internal/contact"
+	"github.com/relance/relance/internal/flow"
+	"github.com/relance/relance/internal/journey"
+	"github.com/relance/relance/internal/mail"
+	"github.com/relance/relance/internal/platform"
+	"github.com/relance/relance/internal/shop"
+	"github.com/relance/relance/internal/shopify"
+)
+
+// TypeWriteBack is the asynq task writing a contact's unsubscribe to Shopify.
+const TypeWriteBack = "consent:write_back"
+
+// ConsentSource is recorded on contacts unsubscribed through our links.
+const ConsentSource = "unsubscribe_link"
+
+// Engine is what the links ask of the sequence engine (*journey.Engine).
+type Engine interface {
+	ExitContact(ctx context.Context, shopID, contactID int64, reason string, keys ...flow.Key) error
+	Leave(ctx context.Context, shopID, enrollmentID int64) error
+}
+
+// GraphQL runs an Admin API call for a shop (*shopify.Client).
+type GraphQL interface {
+	Do(ctx context.Context, shop, query string, variables map[string]any, out any) error
+}
+
+// Enqueuer is the part of *asynq.Client used.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Options configure a Service. Logger and Now are optional.
+type Options struct {
+	DB       *gorm.DB
+	Links    *mail.LinkSigner
+	Contacts *contact.Store
+	Engine   Engine
+	Queue    Enqueuer
+	Admin    GraphQL
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Service handles shopper links and the consent write-back.
+type Service struct {
+	o   Options
+	log *slog.Logger
+}
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	if o.DB == nil || o.Links == nil || o.Contacts == nil || o.Engine == nil || o.Queue == nil || o.Admin == nil {
+		return nil, errors.New("unsubscribe: DB, Links, Contacts, Engine, Queue and Admin are required")
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Service{o: o, log: o.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// Routes registers GET and POST /u/:token.
+func (s *Service) Routes(e *echo.Echo) {
+	e.GET("/u/:token", s.Page)
+	e.POST("/u/:token", s.Post)
+}
+
+// maxFormBody caps a POST body: the one-click body is 26 bytes.
+const maxFormBody = 4 << 10
+
+// link is a verified token with what the page needs.
+type link struct {
+	claims   mail.LinkClaims
+	contact  *contact.Contact
+	shopName string
+	locale   string
+}
+
+// resolve verifies the token (either purpose) and loads its contact and
+// shop. ok=false means the 404 page was written.
+func (s *Service) resolve(c echo.Context) (*link, bool, error) {
+	token := c.Param("token")
+	claims, err := s.o.Links.Verify(token, mail.PurposeUnsubscribe)
+	if err != nil {
+		claims, err = s.o.Links.Verify(token, mail.PurposeNotInterested)
+	}
+	if err != nil {
+		s.log.WarnContext(c.Request().Context(), "unsubscribe: invalid shopper link", "method", c.Request().Method, "token_len", len(token))
+		return nil, false, s.notFound(c)
+	}
+	ctx := c.Request().Context()
+	ct, err := s.o.Contacts.Get(ctx, claims.ShopID, claims.ContactID)
+	if errors.Is(err, contact.ErrNotFound) {
+		// Erased (GDPR) or the shop is gone: nothing is sent to them anyway.
+		s.log.InfoContext(ctx, "unsubscribe: link for a contact that no longer exists", "shop_id", claims.ShopID,
+			"contact_id", claims.ContactID, "purpose", claims.Purpose.String())
+		return nil, false, s.notFound(c)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	var names []string
+	if err := s.o.DB.WithContext(ctx).Raw(`SELECT name FROM shops WHERE id = ?`, claims.ShopID).Scan(&names).Error; err != nil {
+		return nil, false, fmt.Errorf("unsubscribe: shop %d: %w", claims.ShopID, err)
+	}
+	l := &link{claims: claims, contact: ct, locale: mail.PickLocale(ct.Locale, "")}
+	if len(names) > 0 {
+		l.shopName = names[0]
+	}
+	return l, true, nil
+}
+
+// Page is GET /u/:token: a confirm page, or the done page when there is
+// nothing left to do.
+func (s *Service) Page(c echo.Context) error {
+	l, ok, err := s.resolve(c)
+	if !ok || err != nil {
+		return err
+	}
+	p := page{Locale: l.locale, Shop: l.shopName, Action: c.Request().URL.Path}
+	switch l.claims.Purpose {
+	case mail.PurposeUnsubscribe:
+		p.Kind = kindConfirmUnsubscribe
+		if l.contact.Consent == contact.Unsubscribed {
+			p.Kind = kindUnsubscribed
+		}
+	case mail.PurposeNotInterested:
+		p.Kind = kindConfirmLeave
+	}
+	return s.render(c, http.StatusOK, p)
+}
+
+// Post is POST /u/:token: the confirm button of the page, or RFC 8058
+// one-click (answered 200 with an empty body).
+func (s *Service) Post(c echo.Context) error {
+	req := c.Request()
+	req.Body = http.MaxBytesReader(c.Response(), req.Body, maxFormBody)
+	oneClick := c.FormValue("List-Unsubscribe") == "One-Click"
+	l, ok, err := s.resolve(c)
+	if !ok || err != nil {
+		return err
+	}
+	ctx := req.Context()
+	p := page{Locale: l.locale, Shop: l.shopName}
+	switch l.claims.Purpose {
+	case mail.PurposeUnsubscribe:
+		if err := s.Unsubscribe(ctx, l.contact); err != nil {
+			return err
+		}
+		p.Kind = kindUnsubscribed
+	case mail.PurposeNotInterested:
+		err := s.o.Engine.Leave(ctx, l.claims.ShopID, l.claims.EnrollmentID)
+		if err != nil && !errors.Is(err, journey.ErrNotFound) && !errors.Is(err, journey.ErrCannotLeave) {
+			return err
+		}
+		s.log.InfoContext(ctx, "unsubscribe: shopper left a sequence", "shop_id", l.claims.ShopID, "contact_id", l.claims.ContactID,
+			"enrollment_id", l.claims.EnrollmentID, "outcome", outcome(err))
+		p.Kind = kindLeft
+	}
+	if oneClick {
+		return c.NoContent(http.StatusOK)
+	}
+	return s.render(c, http.StatusOK, p)
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "left"
+	case errors.Is(err, journey.ErrCannotLeave):
+		return "flow_cannot_be_left"
+	}
+	return "no_such_enrollment"
+}
+
+// Unsubscribe records the shopper's unsubscribe now, ends their enrollments
+// and queues the write-back to Shopify. Repeating it is harmless: an
+// already unsubscribed contact is not written again.
+func (s *Service) Unsubscribe(ctx context.Context, ct *contact.Contact) error {
+	if ct.Consent != contact.Unsubscribed {
+		at := s.o.Now().UTC().Truncate(time.Microsecond)
+		// The shopper's click wins over any state we hold, even one stamped
+		// later than our clock.
+		if ct.ConsentUpdatedAt != nil && !at.After(*ct.ConsentUpdatedAt) {
+			at = ct.ConsentUpdatedAt.Add(time.Microsecond)
+		}
+		applied, err := s.o.Contacts.SetConsent(ctx, ct.ShopID, ct.ID, contact.Unsubscribed, at, ConsentSource)
+		if err != nil {
+			return err
+		}
+		s.log.InfoContext(ctx, "unsubscribe: contact unsubscribed", "shop_id", ct.ShopID, "contact_id", ct.ID, "applied", applied)
+		if applied && ct.CustomerID != nil {
+			s.enqueueWriteBack(ctx, ct.ShopID, ct.ID, at)
+		}
+	}
+	return s.o.Engine.ExitContact(ctx, ct.ShopID, ct.ID, journey.ReasonUnsubscribed)
+}
+
+// writeBackPayload names the contact; the task reads the state to write
+// from the database, so a later change wins.
+type writeBackPayload struct {
+	ShopID    int64 `json:"shop_id"`
+	ContactID int64 `json:"contact_id"`
+	At        int64 `json:"at"` // consent_updated_at, Unix microseconds
+}
+
+// enqueueWriteBack queues the Shopify write-back. The unsubscribe itself is
+// already durable; a failure to queue is logged, not shown to the shopper.
+func (s *Service) enqueueWriteBack(ctx context.Context, shopID, contactID int64, at time.Time) {
+	p := writeBackPayload{ShopID: shopID, ContactID: contactID, At: at.UnixMicro()}
+	b, _ := json.Marshal(p) // plain fields always encode
+	id := "consent:" + strconv.FormatInt(contactID, 10) + ":" + strconv.FormatInt(p.At, 10)
+	_, err := s.o.Queue.EnqueueContext(ctx, asynq.NewTask(TypeWriteBack, b), asynq.TaskID(id), asynq.Queue(platform.QueueDefault),
+		asynq.MaxRetry(15), asynq.Timeout(time.Minute))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		s.log.ErrorContext(ctx, "unsubscribe: could not queue the consent write-back to Shopify", "shop_id", shopID, "contact_id", contactID, "err", err)
+	}
+}
+
+const consentMutation = `mutation customerEmailMarketingConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) {
+  customerEmailMarketingConsentUpdate(input: $input) {
+    customer { id }
+    userErrors { field message code }
+  }
+}`
+
+// HandleWriteBack is the asynq handler of TypeWriteBack: it writes the
+// contact's unsubscribe to Shopify with customerEmailMarketingConsentUpdate.
+// Transient failures are retried; userErrors, a lost authorization or an
+// uninstalled shop are final and logged. A contact whose consent changed
+// since (resubscribed in Shopify), erased, or without a Shopify customer is
+// skipped.
+func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
+	var p writeBackPayload
+	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ShopID <= 0 || p.ContactID <= 0 {
+		return fmt.Errorf("unsubscribe: decode write-back %q: %v: %w", t.Payload(), err, asynq.SkipRetry)
+	}
+	ct, err := s.o.Contacts.Get(ctx, p.ShopID, p.ContactID)
+	if errors.Is(err, contact.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if ct.Consent != contact.Unsubscribed || ct.CustomerID == nil || ct.ConsentUpdatedAt == nil ||
+		ct.ConsentUpdatedAt.UnixMicro() != p.At {
+		s.log.InfoContext(ctx, "unsubscribe: consent write-back superseded, skipped", "shop_id", p.ShopID, "contact_id", p.ContactID)
+		return nil
+	}
+	var shops []struct {
+		Domain        string
+		UninstalledAt *time.Time
+	}
+	if err := s.o.DB.WithContext(ctx).Raw(`SELECT domain, uninstalled_at FROM shops WHERE id = ?`, p.ShopID).Scan(&shops).Error; err != nil {
+		return fmt.Errorf("unsubscribe: write-back: shop %d: %w", p.ShopID, err)
+	}
+	if len(shops) == 0 || shops[0].UninstalledAt != nil {
+		s.log.InfoContext(ctx, "unsubscribe: shop gone or uninstalled, consent not written back", "shop_id", p.ShopID, "contact_id", p.ContactID)
+		return nil
+	}
+	vars := map[string]any{"input": map[string]any{
+		"customerId": "gid://shopify/Customer/" + strconv.FormatInt(*ct.CustomerID, 10),
+		"emailMarketingConsent": map[string]any{
+			"marketingState":      "UNSUBSCRIBED",
+			"marketingOptInLevel": "SINGLE_OPT_IN",
+			"consentUpdatedAt":    ct.ConsentUpdatedAt.UTC().Format(time.RFC3339),
+		},
+	}}
+	var out struct {
+		Update *struct {
+			UserErrors []shopify.UserError `json:"userErrors"`
+		} `json:"customerEmailMarketingConsentUpdate"`
+	}
+	err = s.o.Admin.Do(ctx, shops[0].Domain, consentMutation, vars, &out)
+	if err == nil && out.Update == nil {
+		err = errors.New("empty customerEmailMarketingConsentUpdate result")
+	}
+	if err == nil {
+		err = shopify.CheckUserErrors(out.Update.UserErrors)
+	}
+	var userErrs shopify.UserErrors
+	switch {
+	case err == nil:
+		s.log.InfoContext(ctx, "unsubscribe: consent written back to Shopify", "shop_id", p.ShopID, "contact_id", p.ContactID)
+		return nil
+	case errors.As(err, &userErrs), errors.Is(err, shop.ErrReauthorize), errors.Is(err, shop.ErrNotInstalled), errors.Is(err, shop.ErrNotFound):
+		s.log.ErrorContext(ctx, "unsubscribe: Shopify refused the consent write-back", "shop_id", p.ShopID, "contact_id", p.ContactID, "err", err)
+		return fmt.Errorf("unsubscribe: write back consent of contact %d: %w: %w", p.ContactID, err, asynq.SkipRetry)
+	}
+	return fmt.Errorf("unsubscribe: write back consent of contact %d: %w", p.ContactID, err)
+}
+
+func (s *Service) notFound(c echo.Context) error {
+	return s.render(c, http.StatusNotFound, page{Kind: kindInvalid})
+}

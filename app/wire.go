@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/relance/relance/internal/contact"
 	"github.com/relance/relance/internal/courier"
+	"github.com/relance/relance/internal/discount"
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/mail"
@@ -37,6 +39,7 @@ type components struct {
 	links        *mail.LinkSigner
 	unsubscribe  *unsubscribe.Service
 	mailWebhooks *mail.Webhooks // nil without RESEND_WEBHOOK_SECRET
+	discounts    *discount.Service
 }
 
 // wire builds the domain components from the configuration, DB and queue.
@@ -62,6 +65,9 @@ func (m *Main) wire() error {
 	c.privacy = shop.NewPrivacy(m.DB)
 	c.privacy.Register(contact.PrivacyHolder{})
 	c.privacy.Register(mail.PrivacyHolder{})
+	// Erased before contacts: finding an anonymous shopper's codes reads
+	// enrollments and contacts.
+	c.privacy.Register(discount.PrivacyHolder{})
 	c.registry = webhook.NewRegistry()
 	webhook.RegisterLifecycle(c.registry, c.shops, c.engine)
 	webhook.RegisterCompliance(c.registry, c.privacy)
@@ -70,6 +76,7 @@ func (m *Main) wire() error {
 	webhook.RegisterCarts(c.registry, c.shops, contacts, c.engine)
 	webhook.RegisterOrders(c.registry, c.shops, contacts, c.engine)
 	webhook.RegisterCustomers(c.registry, c.shops, contacts, c.engine)
+	webhook.RegisterRedemptions(c.registry, c.shops, redemptionRecorder{c.discounts})
 
 	secrets := shopify.Secrets{Current: cfg.ShopifyAPISecret, Previous: cfg.ShopifyAPISecretPrevious}
 	if c.ingest, err = webhook.NewIngest(m.DB, m.Queue, webhook.IngestConfig{Secrets: secrets}); err != nil {
@@ -114,8 +121,9 @@ func (m *Main) wireEngine() error {
 		}
 	}
 	contacts := contact.NewStore(m.DB)
+	c.discounts = discount.New(m.DB, c.admin)
 	cour, err := courier.New(courier.Options{DB: m.DB, Flows: flow.NewStore(m.DB), Contacts: contacts, Sender: sender, Links: c.links,
-		AppURL: cfg.ShopifyAppURL, FromEmail: cfg.MailFrom})
+		AppURL: cfg.ShopifyAppURL, FromEmail: cfg.MailFrom, Discounts: c.discounts})
 	if err != nil {
 		return err
 	}
@@ -132,4 +140,13 @@ func (m *Main) wireEngine() error {
 		}
 	}
 	return nil
+}
+
+// redemptionRecorder adapts the discount service to the webhook handler,
+// which needs only whether recording worked.
+type redemptionRecorder struct{ s *discount.Service }
+
+func (r redemptionRecorder) RecordRedemption(ctx context.Context, shopID, orderID int64, codes []string, at time.Time) error {
+	_, err := r.s.RecordRedemption(ctx, shopID, orderID, codes, at)
+	return err
 }

@@ -68,6 +68,19 @@ func (m *Main) startPeriodic(ctx context.Context) {
 		_, err := m.c.engine.Pump(ctx)
 		return err
 	})
+	m.every(ctx, "reengagement-scan", m.c.engine.ReengagementScanInterval(), func(ctx context.Context) error {
+		_, err := m.c.engine.ScanReengagement(ctx, time.Now())
+		return err
+	})
+	// Expired unused codes are removed at Shopify, a full batch at a time.
+	m.every(ctx, "discount-cleanup", 15*time.Minute, func(ctx context.Context) error {
+		for {
+			res, err := m.c.discounts.CleanupExpired(ctx, 100)
+			if err != nil || res.Removed+res.NeverCreated+res.GaveUp < 100 {
+				return err
+			}
+		}
+	})
 	m.every(ctx, "data-export-purge", time.Hour, func(ctx context.Context) error {
 		_, err := m.c.privacy.PurgeExpiredExports(ctx)
 		return err

@@ -39,6 +39,9 @@ type Options struct {
 	// FromEmail is the sending address (config MAIL_FROM); the display name
 	// is the shop's.
 	FromEmail string
+	// Discounts creates the codes of offer steps; nil sends offers without
+	// codes.
+	Discounts Discounts
 	Logger    *slog.Logger
 	Now       func() time.Time
 }
@@ -113,6 +116,9 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 		Now:            c.o.Now(),
 	}
 	if err := c.fillSubject(ctx, m, sh, data); err != nil {
+		return err
+	}
+	if data.Discount, err = c.offer(ctx, m, sh, data); err != nil {
 		return err
 	}
 	if m.EnrollmentID > 0 {

@@ -41,7 +41,7 @@ func TestCleanupExpired(t *testing.T) {
 	// Still valid: 48 hours.
 	live, err := h.svc.CodeFor(h.ctx, h.req(104, step, scaled))
 	require.NoError(t, err)
-	require.Len(t, h.fake.list(h.domain), 4)
+	require.Len(t, h.codes(), 4)
 
 	// Within the grace hour after the end nothing goes.
 	h.clock.Add(90 * time.Minute)
@@ -56,7 +56,7 @@ func TestCleanupExpired(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, CleanupResult{Removed: 2, NeverCreated: 1}, res)
 	left := map[string]bool{}
-	for _, n := range h.fake.list(h.domain) {
+	for _, n := range h.codes() {
 		left[n.Code] = true
 	}
 	require.Equal(t, map[string]bool{redeemed.Code: true, live.Code: true}, left)
@@ -77,16 +77,14 @@ func TestCleanupExpired(t *testing.T) {
 	c, err := h.svc.CodeFor(h.ctx, h.req(101, step, short))
 	require.NoError(t, err)
 	require.Equal(t, StatusRedeemed, c.Status)
-	require.Len(t, h.fake.list(h.domain), 2)
+	require.Len(t, h.codes(), 2)
 
 	// Nothing left to do; a deleted-at-Shopify code counts as removed.
 	res, err = h.svc.CleanupExpired(h.ctx, 100)
 	require.NoError(t, err)
 	require.Equal(t, CleanupResult{}, res)
 	h.clock.Add(48 * time.Hour)
-	h.fake.mu.Lock()
-	delete(h.fake.nodes[h.domain], live.Code) // the merchant deleted it by hand
-	h.fake.mu.Unlock()
+	require.True(t, h.ds.DeleteDiscountCode(h.domain, live.Code)) // the merchant deleted it by hand
 	// Shopify down: the row stays for the next pass.
 	h.ds.FailNext("/graphql.json", http.StatusServiceUnavailable, 6)
 	res, err = h.svc.CleanupExpired(h.ctx, 100)
@@ -184,7 +182,7 @@ func TestTables(t *testing.T) {
 
 func TestPrivacyHolder(t *testing.T) {
 	h := newHarness(t, devstore.Options{})
-	h.fake.customers["gid://shopify/Customer/321"] = true
+	h.customer("gid://shopify/Customer/321")
 	step := "cart/reminder-3"
 	// A known customer's code, an anonymous shopper's (known to us by the
 	// enrollment's contact email), and someone else's.

@@ -23,7 +23,7 @@ var scaled = Table{Tiers: []Tier{
 
 func TestCodeForCreatesThroughAdminAPI(t *testing.T) {
 	h := newHarness(t, devstore.Options{})
-	h.fake.customers["gid://shopify/Customer/123"] = true
+	h.customer("gid://shopify/Customer/123")
 	start := h.clock.Now()
 
 	// Percentage, restricted to the customer.
@@ -39,7 +39,7 @@ func TestCodeForCreatesThroughAdminAPI(t *testing.T) {
 	require.Equal(t, "EUR", c.Currency)
 	require.Equal(t, StatusCreated, c.Status)
 	require.Equal(t, start.Add(48*time.Hour), c.EndsAt)
-	n := h.fake.node(h.domain, c.Code)
+	n := h.code(c.Code)
 	require.NotNil(t, n)
 	require.Equal(t, n.ID, c.ShopifyID)
 	require.Equal(t, "discountCodeBasicCreate", n.Mutation)
@@ -60,7 +60,7 @@ func TestCodeForCreatesThroughAdminAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, KindFixedAmount, c.Kind)
 	require.Equal(t, "20.00", c.Amount.String())
-	in = h.fake.node(h.domain, c.Code).Input
+	in = h.code(c.Code).Input
 	require.Equal(t, map[string]any{"all": "ALL"}, in["context"])
 	require.Equal(t, float64(1), in["usageLimit"])
 	require.Equal(t, map[string]any{"discountAmount": map[string]any{"amount": "20.00", "appliesOnEachItem": false}},
@@ -72,19 +72,19 @@ func TestCodeForCreatesThroughAdminAPI(t *testing.T) {
 	c, err = h.svc.CodeFor(h.ctx, req)
 	require.NoError(t, err)
 	require.Equal(t, KindFreeShipping, c.Kind)
-	n = h.fake.node(h.domain, c.Code)
+	n = h.code(c.Code)
 	require.Equal(t, "discountCodeFreeShippingCreate", n.Mutation)
 	require.Equal(t, map[string]any{"all": true}, n.Input["destination"])
 	require.NotContains(t, n.Input, "minimumRequirement")
 
 	// No tier for this shopper: no code, nothing stored, nothing called.
-	calls := h.fake.calls.Load()
+	calls := h.graphqlRequests()
 	req = h.req(4, "cart/reminder-3", scaled)
 	req.Tiers.NewCustomersOnly = true
 	c, err = h.svc.CodeFor(h.ctx, req)
 	require.NoError(t, err)
 	require.Nil(t, c)
-	require.Equal(t, calls, h.fake.calls.Load())
+	require.Equal(t, calls, h.graphqlRequests())
 	r, err := h.svc.find(h.db, 4, "cart/reminder-3")
 	require.NoError(t, err)
 	require.Nil(t, r)
@@ -104,8 +104,8 @@ func TestCodeForCreatesThroughAdminAPI(t *testing.T) {
 	bad.CustomerGID = "123"
 	_, err = h.svc.CodeFor(h.ctx, bad)
 	require.ErrorIs(t, err, ErrBadRequest)
-	require.Equal(t, calls, h.fake.calls.Load())
-	require.Len(t, h.fake.list(h.domain), 3)
+	require.Equal(t, calls, h.graphqlRequests())
+	require.Len(t, h.codes(), 3)
 }
 
 func TestCodeForIsIdempotent(t *testing.T) {
@@ -113,21 +113,24 @@ func TestCodeForIsIdempotent(t *testing.T) {
 	req := h.req(10, "cart/reminder-3", scaled)
 	first, err := h.svc.CodeFor(h.ctx, req)
 	require.NoError(t, err)
+	calls := h.graphqlRequests()
 
-	// Asked again, even with other tiers and another cart: the same code.
+	// Asked again, even with other tiers and another cart: the same code,
+	// from the database.
 	again := req
 	again.CartValue = "500"
 	again.Tiers = DefaultTable()
 	second, err := h.svc.CodeFor(h.ctx, again)
 	require.NoError(t, err)
 	require.Equal(t, first, second)
-	require.Equal(t, int64(1), h.fake.creates.Load())
+	require.Equal(t, calls, h.graphqlRequests())
+	require.Len(t, h.codes(), 1)
 
 	// Another process asks too.
 	third, err := h.newService().CodeFor(h.ctx, req)
 	require.NoError(t, err)
 	require.Equal(t, first.Code, third.Code)
-	require.Len(t, h.fake.list(h.domain), 1)
+	require.Len(t, h.codes(), 1)
 }
 
 func TestCodeForConcurrent(t *testing.T) {
@@ -155,9 +158,8 @@ func TestCodeForConcurrent(t *testing.T) {
 		require.NoError(t, errs[i])
 		require.Equal(t, codes[0], codes[i])
 	}
-	require.Equal(t, int64(1), h.fake.creates.Load(), "exactly one create reached Shopify")
-	require.Len(t, h.fake.list(h.domain), 1)
-	require.Equal(t, codes[0], h.fake.list(h.domain)[0].Code)
+	require.Len(t, h.codes(), 1, "exactly one create reached Shopify")
+	require.Equal(t, codes[0], h.codes()[0].Code)
 	var n int64
 	require.NoError(t, h.db.Raw(`SELECT count(*) FROM discount_codes WHERE enrollment_id = 20`).Scan(&n).Error)
 	require.Equal(t, int64(1), n)
@@ -167,7 +169,7 @@ var errCrash = errors.New("crash")
 
 func TestCodeForAfterCrashBetweenAPIAndDB(t *testing.T) {
 	h := newHarness(t, devstore.Options{})
-	h.fake.customers["gid://shopify/Customer/7"] = true
+	h.customer("gid://shopify/Customer/7")
 	req := h.req(30, "cart/reminder-3", scaled)
 	req.CustomerGID = "gid://shopify/Customer/7"
 
@@ -179,7 +181,7 @@ func TestCodeForAfterCrashBetweenAPIAndDB(t *testing.T) {
 	require.ErrorIs(t, err, errCrash)
 	reserved := h.row(30, "cart/reminder-3")
 	require.Equal(t, StatusReserved, reserved.Status)
-	require.Len(t, h.fake.list(h.domain), 1)
+	require.Len(t, h.codes(), 1)
 
 	// Worker 2 (another process) asks while the dead worker's lease is
 	// live: it waits, then gives up with a retryable ErrBusy.
@@ -197,10 +199,9 @@ func TestCodeForAfterCrashBetweenAPIAndDB(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, reserved.Code, c.Code)
 	require.Equal(t, StatusCreated, c.Status)
-	nodes := h.fake.list(h.domain)
+	nodes := h.codes()
 	require.Len(t, nodes, 1, "never two codes for one (enrollment, step)")
 	require.Equal(t, nodes[0].ID, c.ShopifyID)
-	require.Equal(t, int64(1), h.fake.creates.Load())
 	row := h.row(30, "cart/reminder-3")
 	require.Nil(t, row.ClaimToken)
 	require.Equal(t, 2, row.Attempts)
@@ -211,12 +212,12 @@ func TestCodeForCollisionWithForeignCode(t *testing.T) {
 	// The merchant's own discount happens to hold the drawn code: the
 	// reservation draws another one instead of adopting it.
 	h.svc.Rand = &seqReader{first: make([]byte, codeRandomLen)}
-	h.fake.put(h.domain, "COMEBACK-2222-2222-2222", "Merchant's summer sale")
+	h.ds.AddDiscountCode(h.domain, "COMEBACK-2222-2222-2222", "Merchant's summer sale")
 	c, err := h.svc.CodeFor(h.ctx, h.req(40, "cart/reminder-3", scaled))
 	require.NoError(t, err)
 	require.NotEqual(t, "COMEBACK-2222-2222-2222", c.Code)
-	require.Equal(t, "Merchant's summer sale", h.fake.node(h.domain, "COMEBACK-2222-2222-2222").Title)
-	require.Equal(t, "Relance cart/reminder-3 #40", h.fake.node(h.domain, c.Code).Title)
+	require.Equal(t, "Merchant's summer sale", h.code("COMEBACK-2222-2222-2222").Title)
+	require.Equal(t, "Relance cart/reminder-3 #40", h.code(c.Code).Title)
 }
 
 // seqReader returns first once, then crypto-quality-enough varying bytes.
@@ -240,6 +241,7 @@ func (s *seqReader) Read(p []byte) (int, error) {
 
 func TestCodeForPermanentUserErrors(t *testing.T) {
 	h := newHarness(t, devstore.Options{})
+	h.customer("gid://shopify/Customer/1")
 	req := h.req(50, "cart/reminder-3", scaled)
 	req.CustomerGID = "gid://shopify/Customer/999" // unknown to the shop
 	_, err := h.svc.CodeFor(h.ctx, req)
@@ -255,11 +257,11 @@ func TestCodeForPermanentUserErrors(t *testing.T) {
 	require.Contains(t, row.Error, "does not exist")
 
 	// A retry answers from the database: no second call.
-	calls := h.fake.calls.Load()
+	calls := h.graphqlRequests()
 	_, err = h.svc.CodeFor(h.ctx, req)
 	require.ErrorIs(t, err, ErrRejected)
-	require.Equal(t, calls, h.fake.calls.Load())
-	require.Empty(t, h.fake.list(h.domain))
+	require.Equal(t, calls, h.graphqlRequests())
+	require.Empty(t, h.codes())
 }
 
 func TestCodeForThrottled(t *testing.T) {
@@ -279,7 +281,7 @@ func TestCodeForThrottled(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, StatusCreated, c.Status)
 	require.Greater(t, h.graphqlRequests()-before, 1, "at least one THROTTLED answer before the create")
-	require.Equal(t, int64(1), h.fake.creates.Load())
+	require.Len(t, h.codes(), 1)
 
 	// Throttled beyond the client's patience: a retryable error, the
 	// reservation stays, and the retry creates the very same code.
@@ -299,7 +301,7 @@ func TestCodeForThrottled(t *testing.T) {
 	c, err = h.svc.CodeFor(h.ctx, h.req(61, "cart/reminder-3", scaled))
 	require.NoError(t, err)
 	require.Equal(t, row.Code, c.Code)
-	require.Equal(t, int64(2), h.fake.creates.Load())
+	require.Len(t, h.codes(), 2)
 }
 
 func TestCodeForServerErrors(t *testing.T) {
@@ -325,7 +327,7 @@ func TestCodeForServerErrors(t *testing.T) {
 	c, err = h.svc.CodeFor(h.ctx, h.req(71, "cart/reminder-3", scaled))
 	require.NoError(t, err)
 	require.Equal(t, reserved.Code, c.Code)
-	require.Len(t, h.fake.list(h.domain), 2)
+	require.Len(t, h.codes(), 2)
 }
 
 func TestCodeForReservationExpired(t *testing.T) {
@@ -339,5 +341,5 @@ func TestCodeForReservationExpired(t *testing.T) {
 	_, err = h.svc.CodeFor(h.ctx, req)
 	require.ErrorIs(t, err, ErrExpired)
 	require.True(t, Permanent(err))
-	require.Empty(t, h.fake.list(h.domain))
+	require.Empty(t, h.codes())
 }

@@ -77,6 +77,8 @@ type Server struct {
 	faults   []*fault
 	requests []RecordedRequest
 	nextID   int
+
+	discounts *discountStore // discounts.go
 }
 
 type shop struct {
@@ -146,6 +148,7 @@ func New(o Options) *Server {
 		handlers: map[string]gqlHandler{},
 	}
 	s.HandleGraphQL("shop", 1, s.shopField)
+	s.registerDiscounts()
 	return s
 }
 

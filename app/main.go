@@ -57,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string) error {
 		return runDev(ctx, getenv)
 	case "stack":
 		return runStack(ctx, args[1:])
+	case "simulate":
+		return runSimulate(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Println(usage)
 		return nil

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/fstest"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/relance/relance/internal/platform"
 	"github.com/relance/relance/internal/platform/testenv"
@@ -57,4 +60,27 @@ func TestLoggerRedactsSecrets(t *testing.T) {
 	if !strings.Contains(out, "a.myshopify.com") || !strings.Contains(out, "401") {
 		t.Fatalf("useful fields lost: %s", out)
 	}
+}
+
+// A migration numbered below one already applied (another domain's range)
+// must still be applied by the next deploy.
+func TestMigrateAppliesOutOfOrderFiles(t *testing.T) {
+	t.Parallel()
+	db, err := platform.OpenDB(context.Background(), testenv.EmptyDatabaseURL(t))
+	require.NoError(t, err)
+	defer platform.CloseDB(db)
+	sqlDB, err := db.DB()
+	require.NoError(t, err)
+	mig := func(table string) *fstest.MapFile {
+		return &fstest.MapFile{Data: []byte("-- +goose Up\nCREATE TABLE " + table + " (id int);\n-- +goose Down\nDROP TABLE " + table + ";\n")}
+	}
+	v, err := platform.MigrateFS(context.Background(), sqlDB, fstest.MapFS{"0001_a.sql": mig("a"), "0030_c.sql": mig("c")})
+	require.NoError(t, err)
+	require.EqualValues(t, 30, v)
+
+	_, err = platform.MigrateFS(context.Background(), sqlDB, fstest.MapFS{"0001_a.sql": mig("a"), "0013_b.sql": mig("b"), "0030_c.sql": mig("c")})
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, db.Raw(`SELECT count(*) FROM information_schema.tables WHERE table_name = 'b'`).Scan(&n).Error)
+	require.Equal(t, 1, n, "0013 applied after 0030")
 }

@@ -91,13 +91,24 @@ func DatabaseURL(tb testing.TB) string {
 	if tmplErr != nil {
 		tb.Fatalf("testenv: template database: %v", tmplErr)
 	}
+	return createDatabase(tb, base, tmplName)
+}
+
+// createDatabase creates a database (from template when not empty) that is
+// dropped when the test ends, and returns its URL.
+func createDatabase(tb testing.TB, base, template string) string {
+	tb.Helper()
 	admin, err := platform.OpenDB(context.Background(), base)
 	if err != nil {
 		tb.Fatalf("testenv: %v", err)
 	}
 	defer platform.CloseDB(admin)
 	name := "t_" + randHex(8)
-	if err := admin.Exec(fmt.Sprintf(`CREATE DATABASE %q TEMPLATE %q`, name, tmplName)).Error; err != nil {
+	stmt := fmt.Sprintf(`CREATE DATABASE %q`, name)
+	if template != "" {
+		stmt += fmt.Sprintf(` TEMPLATE %q`, template)
+	}
+	if err := admin.Exec(stmt).Error; err != nil {
 		tb.Fatalf("testenv: create database: %v", err)
 	}
 	tb.Cleanup(func() {
@@ -109,6 +120,14 @@ func DatabaseURL(tb testing.TB) string {
 		admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, name))
 	})
 	return withDatabase(base, name)
+}
+
+// EmptyDatabaseURL creates a database with no schema at all for this test
+// (for tests of the migrations themselves) and returns its URL.
+func EmptyDatabaseURL(tb testing.TB) string {
+	tb.Helper()
+	base, _ := Services(tb)
+	return createDatabase(tb, base, "")
 }
 
 // DB opens a gorm handle on a fresh database for this test.

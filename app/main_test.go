@@ -330,3 +330,31 @@ func TestConfigErrorNamesTheVariable(t *testing.T) {
 	var ue usageError
 	require.ErrorAs(t, err, &ue)
 }
+
+// readyz tells the load balancer when a dependency is gone; healthz does not.
+func TestReadinessFailsWithoutRedis(t *testing.T) {
+	t.Parallel()
+	key, err := newEncryptionKey()
+	require.NoError(t, err)
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	deadAddr := dead.Addr().String()
+	require.NoError(t, dead.Close()) // nothing listens there any more
+	env := map[string]string{
+		"SHOPIFY_API_KEY": testAPIKey, "SHOPIFY_API_SECRET": testSecret, "SHOPIFY_APP_URL": "http://127.0.0.1",
+		"SHOPIFY_SCOPES": "read_orders", "DATABASE_URL": testenv.DatabaseURL(t), "REDIS_URL": "redis://" + deadAddr + "/0",
+		"ENCRYPTION_KEY": key,
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] }, config.NeedAll)
+	require.NoError(t, err)
+	m := NewMain(cfg, modeServe)
+	m.Addr = "127.0.0.1:0"
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { _ = m.Close() })
+	a := &testApp{Main: m}
+	code, body := a.get(t, "/readyz", "")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.JSONEq(t, `{"postgres":"ok","redis":"unavailable"}`, string(body))
+	code, _ = a.get(t, "/healthz", "")
+	require.Equal(t, http.StatusOK, code)
+}

@@ -34,6 +34,9 @@ func (m *Main) startWorker(ctx context.Context) error {
 		// The pump hands over steps due within its horizon with ProcessAt;
 		// asynq's default 5 s forwarder would make them up to 5 s late.
 		DelayedTaskCheckInterval: time.Second,
+		// An idle worker looks for new tasks every 100 ms rather than every
+		// second (docs/benchmarks.md: step lateness).
+		TaskCheckInterval: 100 * time.Millisecond,
 		Logger:                   platform.AsynqLogger{},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(_ context.Context, t *asynq.Task, err error) {
 			slog.Warn("task failed", "type", t.Type(), "err", err)

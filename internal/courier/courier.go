@@ -101,8 +101,12 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 	if sh.UninstalledAt != nil {
 		return undeliverable("shop %d uninstalled the app", m.ShopID)
 	}
-	locale := mail.PickLocale(m.Locale, "")
-	compiled, err := c.template(m.Template, locale)
+	sender, err := LoadSenderSettings(ctx, c.o.DB, m.ShopID)
+	if err != nil {
+		return err
+	}
+	locale := mail.PickLocale(m.Locale, sender.DefaultLocale)
+	compiled, locale, err := c.content(ctx, m, locale, sender.DefaultLocale)
 	if err != nil {
 		return err
 	}
@@ -110,7 +114,7 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 	unsubscribe := c.link(mail.LinkClaims{Purpose: mail.PurposeUnsubscribe, ShopID: m.ShopID, ContactID: m.ContactID})
 	data := &mail.Data{
 		Locale:         locale,
-		Shop:           c.shopData(sh),
+		Shop:           MailShop(sh.Name, sh.Email, sh.Domain, sh.Timezone, sender),
 		Customer:       mail.Customer{FirstName: m.FirstName, Email: m.To, Locale: m.Locale},
 		UnsubscribeURL: unsubscribe,
 		Now:            c.o.Now(),
@@ -140,13 +144,14 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 		}
 		return fmt.Errorf("courier: render message %d: %w", m.ID, err)
 	}
+	c.trackLinks(rendered, m.ShopID, m.ContactID, m.ID, sh.Domain, hostOf(data.RecoveryURL))
 	msg := &mail.Message{
 		ID:             m.ID,
 		ShopID:         m.ShopID,
 		ContactID:      m.ContactID,
-		FromName:       mail.SenderName("", sh.Name, locale),
+		FromName:       mail.SenderName(data.Shop.OwnerName, data.Shop.Name, locale),
 		FromEmail:      c.o.FromEmail,
-		ReplyTo:        sh.Email,
+		ReplyTo:        data.Shop.ReplyTo,
 		To:             m.To,
 		Flow:           string(m.Flow),
 		Step:           m.Step,
@@ -163,6 +168,53 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 	return nil
 }
 
+// content returns the compiled email of a message and its language: the
+// merchant's content for the step in the flow version the enrollment is
+// pinned to, in locale; else the default template in locale; else (a step
+// the merchant added, which has no default) the merchant's content in the
+// shop's language or any other.
+func (c *Courier) content(ctx context.Context, m journey.Message, locale, shopLocale string) (*mail.Compiled, string, error) {
+	if t, ok, err := c.custom(ctx, m, locale); ok || err != nil {
+		return t, locale, err
+	}
+	if t, err := c.template(m.Template, locale); err == nil || !errors.Is(err, errNoDefault) {
+		return t, locale, err
+	}
+	for _, l := range []string{mail.PickLocale(shopLocale, ""), mail.LocaleEN, mail.LocaleFR} {
+		if l == locale {
+			continue
+		}
+		if t, ok, err := c.custom(ctx, m, l); ok || err != nil {
+			return t, l, err
+		}
+	}
+	return nil, "", undeliverable("no template %q", m.Template)
+}
+
+// custom compiles the merchant's content of the message's step in locale,
+// once per process (a published version's content never changes).
+func (c *Courier) custom(ctx context.Context, m journey.Message, locale string) (*mail.Compiled, bool, error) {
+	if m.FlowVersion <= 0 {
+		return nil, false, nil
+	}
+	key := fmt.Sprintf("custom|%d|%s|%d|%s|%s", m.ShopID, m.Flow, m.FlowVersion, m.Template, locale)
+	if t, ok := c.templates.Load(key); ok {
+		return t.(*mail.Compiled), true, nil
+	}
+	content, ok, err := c.o.Flows.StepContent(ctx, m.ShopID, m.Flow, m.FlowVersion, m.Template, locale)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	t, err := mail.Compile(mail.Template{Subject: content.Subject, Preheader: content.Preheader, Body: content.Body})
+	if err != nil {
+		return nil, false, undeliverable("custom content of %q (%s) does not compile: %v", m.Template, locale, err)
+	}
+	actual, _ := c.templates.LoadOrStore(key, t)
+	return actual.(*mail.Compiled), true, nil
+}
+
+var errNoDefault = errors.New("courier: no default template")
+
 // template returns the compiled default template name in locale, compiled
 // once per process.
 func (c *Courier) template(name, locale string) (*mail.Compiled, error) {
@@ -172,7 +224,7 @@ func (c *Courier) template(name, locale string) (*mail.Compiled, error) {
 	}
 	src, ok := mail.DefaultTemplate(name, locale)
 	if !ok {
-		return nil, undeliverable("no template %q", name)
+		return nil, errNoDefault
 	}
 	t, err := mail.Compile(src)
 	if err != nil {
@@ -192,17 +244,41 @@ func ShopperLinkURL(app *url.URL, token string) string {
 	return strings.TrimRight(app.String(), "/") + "/u/" + token
 }
 
-func (c *Courier) shopData(sh shopRow) mail.Shop {
-	loc, err := time.LoadLocation(sh.Timezone)
-	if err != nil || sh.Timezone == "" {
+// MailShop is the sender as shoppers see it: the shop as Shopify describes
+// it (name, email, myshopify domain, time zone), overridden by what the
+// merchant set in the admin.
+func MailShop(name, email, domain, timezone string, s SenderSettings) mail.Shop {
+	if s.Timezone != "" {
+		timezone = s.Timezone
+	}
+	loc, err := time.LoadLocation(timezone)
+	if err != nil || timezone == "" {
 		loc = time.UTC
 	}
-	return mail.Shop{
-		Name:     sh.Name,
-		URL:      shopURL(sh.Domain),
-		Location: loc,
-		ReplyTo:  sh.Email,
+	if s.SenderName != "" {
+		name = s.SenderName
 	}
+	if s.ReplyTo != "" {
+		email = s.ReplyTo
+	}
+	return mail.Shop{
+		Name:      name,
+		URL:       shopURL(domain),
+		Locale:    mail.PickLocale(s.DefaultLocale, ""),
+		Location:  loc,
+		OwnerName: s.OwnerFirstName,
+		ReplyTo:   email,
+		Address:   s.PostalAddress,
+	}
+}
+
+// hostOf is the host of an absolute URL, or "".
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // shopURL is the storefront. Only the myshopify domain is kept; Shopify

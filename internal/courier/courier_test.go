@@ -92,7 +92,14 @@ func TestCheckoutReminder(t *testing.T) {
 	html := m.Content.HTML
 	require.Contains(t, html, `lang="fr"`, "the shopper's language")
 	require.Contains(t, html, "Chemise en lin")
-	require.Contains(t, html, "https://maison.example/recover?k=1")
+	// Store links go through /r/:token (tracked click), the unsubscribe link does not.
+	require.NotContains(t, html, "https://maison.example/recover?k=1")
+	require.Contains(t, html, trackedURL(f.c.o.AppURL, f.links.SignClick(mail.ClickClaims{ShopID: f.shopID, ContactID: f.contact.ID,
+		MessageID: 10, Target: "/recover?k=1"})), "the recovery link, tracked")
+	require.Contains(t, html, trackedURL(f.c.o.AppURL, f.links.SignClick(mail.ClickClaims{ShopID: f.shopID, ContactID: f.contact.ID,
+		MessageID: 10, Target: "/"})), "the shop link, tracked")
+	require.Contains(t, m.Content.Text, "https://app.relance.example/r/", "the text part carries the same tracked links")
+	require.NotContains(t, m.Content.Text, "https://maison.example/recover")
 	require.Contains(t, html, m.UnsubscribeURL)
 	require.NotContains(t, html, "/u/"+f.links.Sign(mail.LinkClaims{Purpose: mail.PurposeNotInterested, ShopID: f.shopID,
 		ContactID: f.contact.ID, EnrollmentID: 77}), "checkout abandonment cannot be left from an email")
@@ -133,4 +140,28 @@ func TestUndeliverable(t *testing.T) {
 	require.NoError(t, f.db.Exec(`UPDATE shops SET uninstalled_at = now() WHERE id = ?`, f.shopID).Error)
 	require.ErrorIs(t, f.c.Send(ctx, f.message(flow.Checkout, "checkout/1")), journey.ErrUndeliverable)
 	require.Empty(t, f.sender.sent)
+}
+
+func TestTrackLinksOnlyStoreLinks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	r := &mail.Rendered{
+		HTML: `<a href="https://maison.myshopify.com/products/chemise?variant=1&amp;x=2">p</a>` +
+			`<a href="https://evil.example/phish">e</a><a href="mailto:a@b.c">m</a>` +
+			`<a href="https://app.relance.example/u/tok">u</a><a href="https://maison.myshopify.com//evil.com">x</a>`,
+		Text: "See https://maison.myshopify.com/products/chemise?variant=1&x=2 now",
+	}
+	f.c.trackLinks(r, f.shopID, f.contact.ID, 10, "maison.myshopify.com")
+	want := trackedURL(f.c.o.AppURL, f.links.SignClick(mail.ClickClaims{ShopID: f.shopID, ContactID: f.contact.ID, MessageID: 10,
+		Target: "/products/chemise?variant=1&x=2"}))
+	require.Contains(t, r.HTML, `href="`+want+`"`)
+	require.Contains(t, r.Text, want)
+	require.Contains(t, r.HTML, `href="https://evil.example/phish"`, "foreign links are left alone")
+	require.Contains(t, r.HTML, `href="mailto:a@b.c"`)
+	require.Contains(t, r.HTML, `href="https://app.relance.example/u/tok"`)
+	require.Contains(t, r.HTML, `href="https://maison.myshopify.com//evil.com"`, "a path a browser reads as a host is never signed")
+
+	none := &mail.Rendered{HTML: `<a href="https://maison.myshopify.com/">s</a>`}
+	f.c.trackLinks(none, f.shopID, f.contact.ID, 0, "maison.myshopify.com")
+	require.Equal(t, `<a href="https://maison.myshopify.com/">s</a>`, none.HTML, "no message id (preview): untouched")
 }

@@ -143,6 +143,12 @@ func (s *Store) Version(ctx context.Context, shopID int64, key Key, version int)
 // which new enrollments use. It returns the version number, or a
 // *ValidationError.
 func (s *Store) Publish(ctx context.Context, shopID int64, f Flow) (int, error) {
+	return s.publish(ctx, shopID, f, nil)
+}
+
+// publish stores f as the next version and, in the same transaction, runs
+// then (the version's content, the draft's removal).
+func (s *Store) publish(ctx context.Context, shopID int64, f Flow, then func(tx *gorm.DB, version int) error) (int, error) {
 	if err := Validate(&f); err != nil {
 		return 0, err
 	}
@@ -168,7 +174,13 @@ func (s *Store) Publish(ctx context.Context, shopID int64, f Flow) (int, error) 
 			shopID, f.Key, version, string(def)).Error; err != nil {
 			return err
 		}
-		return tx.Exec(`UPDATE flows SET version = ?, updated_at = now() WHERE shop_id = ? AND key = ?`, version, shopID, f.Key).Error
+		if err := tx.Exec(`UPDATE flows SET version = ?, updated_at = now() WHERE shop_id = ? AND key = ?`, version, shopID, f.Key).Error; err != nil {
+			return err
+		}
+		if then != nil {
+			return then(tx, version)
+		}
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("flow: publish %s for shop %d: %w", f.Key, shopID, err)

@@ -131,12 +131,13 @@ func (e *Engine) ScanReengagement(ctx context.Context, now time.Time) (int, erro
 	for {
 		var shops []scanShop
 		err := e.db.WithContext(ctx).Raw(`
-			SELECT s.id, s.timezone,
+			SELECT s.id, `+ShopZoneSQL+` AS timezone,
 			       coalesce(js.disengaged_days, ?) AS disengaged_days, coalesce(js.dormant_days, ?) AS dormant_days,
 			       last.day AS last_day, last.finished_at AS last_finished, last.claimed_at AS last_claimed
 			FROM shops s
 			JOIN flows f ON f.shop_id = s.id AND f.key = ? AND f.enabled
 			LEFT JOIN journey_settings js ON js.shop_id = s.id
+			LEFT JOIN shop_settings ss ON ss.shop_id = s.id
 			LEFT JOIN LATERAL (SELECT day, finished_at, claimed_at FROM reengagement_scans r
 			                   WHERE r.shop_id = s.id ORDER BY day DESC LIMIT 1) last ON true
 			WHERE s.uninstalled_at IS NULL AND s.id > ?

@@ -190,11 +190,13 @@ func (e *Engine) usableLife(db *gorm.DB, shopID int64, ids []int64, def int) (in
 	return best, bestDays, nil
 }
 
-// shopZone reads the shop's IANA time zone from the shops table (owned by
-// the shop package; only this column is read).
+// shopZone reads the shop's IANA time zone: the merchant's choice in the
+// admin settings (shop_settings.timezone) when set, else the shops table's
+// (owned by the shop package; only this column is read).
 func (e *Engine) shopZone(db *gorm.DB, shopID int64) (*time.Location, error) {
 	var zones []string
-	if err := db.Raw(`SELECT timezone FROM shops WHERE id = ?`, shopID).Scan(&zones).Error; err != nil {
+	if err := db.Raw(`SELECT `+ShopZoneSQL+` FROM shops s LEFT JOIN shop_settings ss ON ss.shop_id = s.id WHERE s.id = ?`, shopID).
+		Scan(&zones).Error; err != nil {
 		return nil, fmt.Errorf("journey: time zone of shop %d: %w", shopID, err)
 	}
 	if len(zones) == 0 {

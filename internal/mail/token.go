@@ -35,6 +35,13 @@ const (
 	// PurposeNotInterested: leave one enrollment (the cart in this email),
 	// nothing else.
 	PurposeNotInterested Purpose = 2
+	// PurposeClick: a tracked link of an email (/r/:token), signed with
+	// SignClick; it carries the message and the storefront path.
+	PurposeClick Purpose = 3
+	// PurposeIdentify: the short contact token a click hands the
+	// storefront (?rl=) so the web pixel can tie its client id to the
+	// contact; it grants nothing else.
+	PurposeIdentify Purpose = 4
 )
 
 func (p Purpose) String() string {
@@ -43,6 +50,10 @@ func (p Purpose) String() string {
 		return "unsubscribe"
 	case PurposeNotInterested:
 		return "not_interested"
+	case PurposeClick:
+		return "click"
+	case PurposeIdentify:
+		return "identify"
 	}
 	return "unknown"
 }

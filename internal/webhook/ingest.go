@@ -190,3 +190,37 @@ func truncate(s string) string {
 	}
 	return s
 }
+
+// Outcome is what the inbox did with a delivery handed to Record.
+type Outcome int
+
+// Record outcomes.
+const (
+	Stored       = Outcome(outcomeStored)       // new row committed
+	Duplicate    = Outcome(outcomeDuplicate)    // (shop, webhook id) already recorded
+	NotInstalled = Outcome(outcomeNotInstalled) // the shop is not installed: dropped
+)
+
+// ErrRefused means the database refused the delivery's data (bad input).
+var ErrRefused = errRefused
+
+// Record makes a delivery that did not come through ServeHTTP durable (the
+// web pixel's events), through the same group commit: it returns once the
+// commit carrying d is done. d.Payload must be valid UTF-8 JSON and is
+// retained by a flusher even after ctx ends, so it must not be reused by the
+// caller. The committed batch is processed by the dispatcher like any
+// webhook, with the handlers registered for d.Topic. Errors wrap
+// ErrUnavailable (retry later) or ErrRefused (bad input).
+func (in *Ingest) Record(ctx context.Context, d *Delivery) (Outcome, error) {
+	out, _, err := in.batch.submit(ctx, d)
+	if err != nil {
+		if errors.Is(err, errRefused) {
+			return 0, err
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			err = errors.Join(ErrUnavailable, err)
+		}
+		return 0, err
+	}
+	return Outcome(out), nil
+}

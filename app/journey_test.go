@@ -106,7 +106,9 @@ func TestCheckoutReminderThenOneClickUnsubscribe(t *testing.T) {
 	require.Equal(t, `"Shop echo.myshopify.com" <hello@127.0.0.1>`, email.From, "the shop's name at the app's sending address")
 	require.Equal(t, "owner@"+domain, email.ReplyTo)
 	require.Contains(t, email.Subject, "Shop echo.myshopify.com")
-	require.Contains(t, email.HTML, html.EscapeString("https://checkout.example/recover?key=k1&token=tok-1"), "recovery link")
+	// The recovery link is tracked (/r/:token) and leads to the same path on the shop's domain.
+	require.NotContains(t, email.HTML, html.EscapeString("https://checkout.example/recover?key=k1&token=tok-1"))
+	require.Contains(t, email.HTML, a.URL()+"/r/", "recovery link, tracked")
 	require.Contains(t, email.HTML, "Linen shirt &lt;deluxe&gt;", "lines, escaped")
 	require.Contains(t, email.HTML, "M / Blue")
 	require.Contains(t, email.HTML, "Camille")

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/relance/relance/frontend"
+	"github.com/relance/relance/internal/quiz"
 	"github.com/relance/relance/internal/web"
 )
 
@@ -43,10 +44,25 @@ func (m *Main) routes() *echo.Echo {
 	// (signed token).
 	m.c.unsubscribe.Routes(e)
 
-	// Embedded admin JSON API: App Bridge session token → one shop.
+	// Storefront through the app proxy (/apps/relance/* → /proxy/*): every
+	// route verifies the app proxy signature.
+	quiz.Routes(e.Group("/proxy"), m.c.quiz)
+
+	// Embedded admin JSON API: App Bridge session token → one shop. Its
+	// description is public (no shop data in it).
+	e.GET("/api/openapi.yaml", web.OpenAPI)
 	api := e.Group("/api", m.c.auth.RequireSession)
 	web.ShopRoutes(api)
 	web.DataExportRoutes(api, m.c.privacy)
+	web.QuizRoutes(api, m.c.quiz)
+	web.AdminRoutes(api, web.AdminDeps{DB: m.DB, Flows: m.c.engine.Flows(), Engine: m.c.engine,
+		Contacts: m.c.engine.Contacts(), Sender: m.c.mailSender, Outbox: m.c.outbox,
+		AppURL: m.Config.ShopifyAppURL, FromEmail: m.Config.MailFrom})
+
+	// Storefront: the web pixel's event batches (public, rate-limited) and
+	// tracked email clicks (signed token; never an open redirect).
+	m.c.pixel.Routes(e)
+	m.c.clicks.Routes(e)
 
 	if m.DevMode {
 		e.GET("/dev/session-token", m.c.auth.DevSession)

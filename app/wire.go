@@ -8,12 +8,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/relance/relance/internal/analytics"
 	"github.com/relance/relance/internal/contact"
 	"github.com/relance/relance/internal/courier"
 	"github.com/relance/relance/internal/discount"
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/mail"
+	"github.com/relance/relance/internal/pixel"
+	"github.com/relance/relance/internal/quiz"
 	"github.com/relance/relance/internal/shop"
 	"github.com/relance/relance/internal/shopify"
 	"github.com/relance/relance/internal/unsubscribe"
@@ -36,10 +39,17 @@ type components struct {
 	// The sequence engine and the mail side.
 	engine       *journey.Engine
 	outbox       *mail.Outbox // nil when sending through Resend
+	mailSender   mail.Sender  // Resend or the outbox: the admin's test emails
 	links        *mail.LinkSigner
 	unsubscribe  *unsubscribe.Service
 	mailWebhooks *mail.Webhooks // nil without RESEND_WEBHOOK_SECRET
 	discounts    *discount.Service
+	quiz         *quiz.Service
+
+	// The storefront side: pixel events, tracked clicks, attribution.
+	pixel     *pixel.Endpoint
+	clicks    *analytics.Clicks
+	analytics *analytics.Service
 }
 
 // wire builds the domain components from the configuration, DB and queue.
@@ -77,14 +87,33 @@ func (m *Main) wire() error {
 	webhook.RegisterOrders(c.registry, c.shops, contacts, c.engine)
 	webhook.RegisterCustomers(c.registry, c.shops, contacts, c.engine)
 	webhook.RegisterRedemptions(c.registry, c.shops, redemptionRecorder{c.discounts})
+	// After RegisterOrders: attribution reads the order's contact it writes.
+	c.analytics = analytics.New(m.DB, c.discounts)
+	webhook.RegisterAttribution(c.registry, c.shops, c.analytics)
+	pixel.NewProcessor(m.DB, c.shops, contacts, c.engine, c.links).Register(c.registry)
+	if c.clicks, err = analytics.NewClicks(m.DB, c.links, contacts); err != nil {
+		return err
+	}
 
 	secrets := shopify.Secrets{Current: cfg.ShopifyAPISecret, Previous: cfg.ShopifyAPISecretPrevious}
+	if c.quiz, err = quiz.New(quiz.Options{DB: m.DB, Secrets: secrets, Shops: c.shops, Contacts: c.engine.Contacts(),
+		Engine: c.engine, Queue: m.Queue, Admin: c.admin}); err != nil {
+		return err
+	}
 	if c.ingest, err = webhook.NewIngest(m.DB, m.Queue, webhook.IngestConfig{Secrets: secrets}); err != nil {
 		return fmt.Errorf("webhook ingest: %w", err)
 	}
 	// Registered before the HTTP server's shutdown, so it runs after it:
 	// requests finish, then every accepted delivery is flushed.
 	m.onClose(c.ingest.Close)
+	pixelRedis, ok := m.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		return errors.New("pixel: REDIS_URL does not give a go-redis client for the rate limiter")
+	}
+	m.onClose(func(context.Context) error { return pixelRedis.Close() })
+	if c.pixel, err = pixel.NewEndpoint(pixel.Options{Inbox: c.ingest, Redis: pixelRedis}); err != nil {
+		return fmt.Errorf("pixel endpoint: %w", err)
+	}
 	if c.dispatcher, err = webhook.NewDispatcher(m.DB, c.registry, webhook.DispatcherConfig{}); err != nil {
 		return fmt.Errorf("webhook dispatcher: %w", err)
 	}
@@ -120,6 +149,7 @@ func (m *Main) wireEngine() error {
 			return err
 		}
 	}
+	c.mailSender = sender
 	contacts := contact.NewStore(m.DB)
 	c.discounts = discount.New(m.DB, c.admin)
 	cour, err := courier.New(courier.Options{DB: m.DB, Flows: flow.NewStore(m.DB), Contacts: contacts, Sender: sender, Links: c.links,

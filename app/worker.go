@@ -9,6 +9,7 @@ import (
 
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/platform"
+	"github.com/relance/relance/internal/quiz"
 	"github.com/relance/relance/internal/unsubscribe"
 	"github.com/relance/relance/internal/webhook"
 )
@@ -19,6 +20,7 @@ func (m *Main) tasks() map[string]asynq.HandlerFunc {
 		webhook.TypeProcess:       m.c.dispatcher.HandleProcess,
 		journey.TypeRunStep:       m.c.engine.HandleRunStep,
 		unsubscribe.TypeWriteBack: m.c.unsubscribe.HandleWriteBack,
+		quiz.TypeWriteBack:        m.c.quiz.HandleWriteBack,
 	}
 }
 
@@ -37,7 +39,7 @@ func (m *Main) startWorker(ctx context.Context) error {
 		// An idle worker looks for new tasks every 100 ms rather than every
 		// second (docs/benchmarks.md: step lateness).
 		TaskCheckInterval: 100 * time.Millisecond,
-		Logger:                   platform.AsynqLogger{},
+		Logger:            platform.AsynqLogger{},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(_ context.Context, t *asynq.Task, err error) {
 			slog.Warn("task failed", "type", t.Type(), "err", err)
 		}),

@@ -3,7 +3,7 @@
 # Two commands get a fresh Debian machine (no Docker engine) to a running app:
 #   make dev    installs what is missing, starts PostgreSQL + Redis under .data/,
 #               migrates, serves the app with a simulated dev store
-#   make test   the same services for tests, then every Go and frontend test
+#   make test   the same services for tests, then every Go, frontend and browser test
 
 SHELL := bash
 .DEFAULT_GOAL := help
@@ -19,8 +19,15 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 DEV_STACK  := -dir .data -pg-port 15432 -redis-port 16379
 TEST_STACK := -dir .data/test -pg-port 15433 -redis-port 16380
 
+# The browser end-to-end test (make e2e) runs its own bin/relance dev on ports
+# of its own, so it does not disturb a running make dev. The simulated Shopify
+# of relance dev always listens on 127.0.0.1:8081, though: stop make dev first.
+E2E_PORT   ?= 18080
+E2E_STACK  := -dir .data/e2e -pg-port 15434 -redis-port 16381
+
 # Written after a successful npm ci; older than the lock file means reinstall.
 NODE_MODULES := frontend/node_modules/.relance-installed
+PIXEL_MODULES := extensions/relance-pixel/node_modules/.relance-installed
 
 .PHONY: help
 help: ## Show this help
@@ -46,6 +53,10 @@ system-deps:
 	@node -e 'const [a,b]=process.versions.node.split(".").map(Number); if (a<20 || (a===20 && b<19)) { console.error("deps: Node.js >= 20.19 is required, found " + process.versions.node); process.exit(1) }'
 
 # npm ci when node_modules is missing or the lock file changed.
+$(PIXEL_MODULES): extensions/relance-pixel/package-lock.json extensions/relance-pixel/package.json
+	cd extensions/relance-pixel && npm ci --no-audit --no-fund
+	@touch $@
+
 $(NODE_MODULES): frontend/package-lock.json frontend/package.json
 	cd frontend && npm ci --no-audit --no-fund
 	@touch $@
@@ -70,7 +81,7 @@ run: build ## Run bin/relance dev without installing anything (what `shopify app
 	./bin/relance dev
 
 .PHONY: test
-test: deps frontend ## Every Go test, a short run of every fuzz target, the frontend tests; then stop the test servers
+test: deps frontend $(PIXEL_MODULES) ## Every Go test, a short run of every fuzz target, the frontend unit tests, the browser e2e test; then stop the test servers
 	@status=0; \
 	echo "==> go test ./..."; \
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./... || status=1; \
@@ -78,9 +89,35 @@ test: deps frontend ## Every Go test, a short run of every fuzz target, the fron
 	$(MAKE) --no-print-directory fuzz || status=1; \
 	echo "==> frontend unit tests"; \
 	(cd frontend && npm test) || status=1; \
+	echo "==> web pixel extension tests (type check, bundle under 128 KB, unit tests)"; \
+	(cd extensions/relance-pixel && npm test) || status=1; \
+	echo "==> browser end-to-end test"; \
+	$(MAKE) --no-print-directory e2e || status=1; \
 	echo "==> stopping the test servers"; \
 	$(GO) run ./app stack down $(TEST_STACK) || status=1; \
 	if [ $$status -ne 0 ]; then echo "make test: FAILED"; else echo "make test: ok"; fi; \
+	exit $$status
+
+# e2e: PostgreSQL + Redis under .data/e2e, bin/relance dev with TIME_SCALE=3600
+# (1 h → 1 s) on E2E_PORT, then the Playwright script in headless Debian
+# Chromium; the app and the servers are stopped whatever happens.
+.PHONY: e2e
+e2e: build ## Browser end-to-end test of the admin (own app + servers, TIME_SCALE=3600), screenshots into docs/screenshots
+	@command -v chromium >/dev/null 2>&1 || { echo "e2e: Debian's chromium is missing (make deps installs it)"; exit 1; }
+	@mkdir -p .data/e2e; \
+	log=.data/e2e/relance.log; \
+	urls=$$(./bin/relance stack up $(E2E_STACK) -fast) || { echo "e2e: could not start PostgreSQL/Redis"; exit 1; }; \
+	eval "$$urls"; \
+	env DATABASE_URL="$$DATABASE_URL" REDIS_URL="$$REDIS_URL" PORT=$(E2E_PORT) TIME_SCALE=3600 ./bin/relance dev >$$log 2>&1 & pid=$$!; \
+	cleanup() { kill -TERM $$pid 2>/dev/null; wait $$pid 2>/dev/null; ./bin/relance stack down $(E2E_STACK) >/dev/null 2>&1; }; \
+	trap cleanup EXIT INT TERM; \
+	up=0; for i in $$(seq 1 120); do \
+	  if curl -fsS -o /dev/null http://localhost:$(E2E_PORT)/readyz 2>/dev/null; then up=1; break; fi; \
+	  kill -0 $$pid 2>/dev/null || break; sleep 0.5; \
+	done; \
+	if [ $$up -ne 1 ]; then echo "e2e: bin/relance dev did not become ready; its log:"; tail -40 $$log; exit 1; fi; \
+	status=0; (cd frontend && E2E_URL=http://localhost:$(E2E_PORT) npm run --silent e2e) || status=$$?; \
+	if [ $$status -ne 0 ]; then echo "e2e: FAILED; the app's log (tail):"; tail -40 $$log; fi; \
 	exit $$status
 
 .PHONY: test/race

@@ -27,7 +27,11 @@ export default defineConfig({
     sourcemap: false,
   },
   test: {
+    // Pure modules run in node; component tests opt into jsdom with a
+    // `// @vitest-environment jsdom` first line.
     environment: 'node',
-    include: ['src/**/*.test.ts'],
+    include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
+    setupFiles: ['src/test/setup.ts'],
+    css: false,
   },
 });

@@ -1,6 +1,8 @@
 import { Component, type ErrorInfo, type ReactNode } from 'react';
 import { Banner, Page } from '@shopify/polaris';
 
+import { I18nContext, type I18n } from '../i18n';
+
 interface Props {
   children: ReactNode;
 }
@@ -11,6 +13,8 @@ interface State {
 
 /** Catches rendering errors so a bug shows a message, not a blank iframe. */
 export class ErrorBoundary extends Component<Props, State> {
+  static contextType = I18nContext;
+  declare context: I18n;
   state: State = { failed: false };
 
   static getDerivedStateFromError(): State {
@@ -27,10 +31,10 @@ export class ErrorBoundary extends Component<Props, State> {
         <Page title="Relance">
           <Banner
             tone="critical"
-            title="Something went wrong"
-            action={{ content: 'Reload', onAction: () => window.location.reload() }}
+            title={this.context.t('crash.title')}
+            action={{ content: this.context.t('crash.reload'), onAction: () => window.location.reload() }}
           >
-            <p>This page hit an unexpected error. Reloading usually fixes it.</p>
+            <p>{this.context.t('crash.body')}</p>
           </Banner>
         </Page>
       );

@@ -37,7 +37,8 @@ type Options struct {
 	// AppURL is SHOPIFY_APP_URL: shopper links (/u/:token) point at it.
 	AppURL *url.URL
 	// FromEmail is the sending address (config MAIL_FROM); the display name
-	// is the shop's.
+	// is the shop's. A shop whose own domain Resend verified sends from the
+	// same local part at that domain (mail.FromAddress).
 	FromEmail string
 	// Discounts creates the codes of offer steps; nil sends offers without
 	// codes.
@@ -145,12 +146,17 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 		return fmt.Errorf("courier: render message %d: %w", m.ID, err)
 	}
 	c.trackLinks(rendered, m.ShopID, m.ContactID, m.ID, sh.Domain, hostOf(data.RecoveryURL))
+	// The shop's own domain once Resend has verified it, else MAIL_FROM.
+	from, err := mail.FromAddress(ctx, c.o.DB, m.ShopID, c.o.FromEmail)
+	if err != nil {
+		return err
+	}
 	msg := &mail.Message{
 		ID:             m.ID,
 		ShopID:         m.ShopID,
 		ContactID:      m.ContactID,
 		FromName:       mail.SenderName(data.Shop.OwnerName, data.Shop.Name, locale),
-		FromEmail:      c.o.FromEmail,
+		FromEmail:      from,
 		ReplyTo:        data.Shop.ReplyTo,
 		To:             m.To,
 		Flow:           string(m.Flow),

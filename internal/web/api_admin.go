@@ -33,6 +33,9 @@ type AdminDeps struct {
 	// link); FromEmail is MAIL_FROM.
 	AppURL    *url.URL
 	FromEmail string
+	// Domains registers shops' sending domains; nil: derived from Sender
+	// (through Resend when Sender is the Resend sender, else read-only).
+	Domains *mail.Domains
 }
 
 // admin holds the handlers of the admin API.
@@ -46,6 +49,9 @@ func AdminRoutes(api *echo.Group, deps AdminDeps) {
 	a := &admin{deps}
 	api.GET("/settings", a.getSettings)
 	api.PUT("/settings", a.putSettings)
+	api.GET("/sending-domain", a.getSendingDomain)
+	api.POST("/sending-domain", a.addSendingDomain)
+	api.POST("/sending-domain/verify", a.verifySendingDomain)
 
 	api.GET("/flows", a.listFlows)
 	api.GET("/flows/:key", a.getFlow)

@@ -3,9 +3,10 @@
 // bearer-key auth (401/403), validation errors (422), a per-second rate limit
 // with ratelimit-* and retry-after headers (429), idempotency keys (same key
 // and body: the same answer and no second email; same key and another body:
-// 409), and the batch endpoint (≤100 emails, strict or permissive
-// validation). Faults can be injected: an error status before processing, or
-// a lost response after the email was accepted.
+// 409), the batch endpoint (≤100 emails, strict or permissive
+// validation), and the Domains API (domains.go). Faults can be injected: an
+// error status before processing, or a lost response after the email was
+// accepted.
 package resendtest
 
 import (
@@ -86,6 +87,7 @@ type Server struct {
 	loseNext  int
 	requests  int
 	throttled int
+	domains   []*domain
 }
 
 // New starts a server and stops it when the test ends.
@@ -167,7 +169,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !s.admit(w) {
 		return
 	}
-	if r.Method != http.MethodPost || (r.URL.Path != "/emails" && r.URL.Path != "/emails/batch") {
+	isDomains := r.URL.Path == "/domains" || strings.HasPrefix(r.URL.Path, "/domains/")
+	if !isDomains && (r.Method != http.MethodPost || (r.URL.Path != "/emails" && r.URL.Path != "/emails/batch")) {
 		writeErr(w, http.StatusNotFound, "not_found", "The requested endpoint does not exist.")
 		return
 	}
@@ -180,6 +183,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Unlock()
+	if isDomains {
+		s.serveDomains(w, r)
+		return
+	}
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, 50<<20))
 	if err != nil {

@@ -27,14 +27,13 @@ import (
 // `relance simulate` drives a running instance as a storefront's traffic
 // would: for each simulated shopper it posts signed Shopify webhooks along a
 // realistic path (subscribe, cart, checkout, buy or abandon; some are
-// returning customers with an order from weeks ago). It installs nothing:
-// the shop must already be installed on the target (the dev shop of
-// `relance dev` is, by default).
-//
-// Browsing (web pixel product_viewed / product_added_to_cart) is not sent:
-// the instance has no POST /pixel/events route yet. Without pixel identity,
-// a cart that never reaches checkout stays anonymous in Relance, so cart-only
-// abandoners get no reminder; the summary says so.
+// returning customers with an order from weeks ago), and the web pixel's
+// event batches to POST /pixel/events (docs/pixel-contract.md): products
+// viewed, each add to cart with the cart token of the carts/* webhooks, and
+// for shoppers with an account a login (customer_id), which ties the
+// anonymous browsing and cart to their contact, so a cart abandoned before
+// checkout gets its reminder. It installs nothing: the shop must already be
+// installed on the target (the dev shop of `relance dev` is, by default).
 
 type simOptions struct {
 	URL         string // base URL of the instance
@@ -59,6 +58,10 @@ type simSummary struct {
 	Errors   int                    // transport errors
 	Paths    map[string]int         // shopper outcome → shoppers
 	Shoppers int
+
+	PixelBatches  int            // POST /pixel/events requests
+	PixelEvents   map[string]int // event name → events sent
+	PixelStatuses map[int]int    // HTTP status → batches (0: transport error)
 }
 
 func runSimulate(ctx context.Context, args []string) error {
@@ -132,7 +135,7 @@ func simulate(ctx context.Context, o simOptions, progress io.Writer) (*simSummar
 		return nil, err
 	}
 	s := &simulator{o: o, sum: &simSummary{Run: o.Run, Sent: map[string]int{}, Statuses: map[string]map[int]int{}, Paths: map[string]int{},
-		Shoppers: o.Shoppers}}
+		Shoppers: o.Shoppers, PixelEvents: map[string]int{}, PixelStatuses: map[int]int{}}}
 	rng := mrand.New(mrand.NewPCG(o.Seed, 0x5eed))
 	shoppers := make([]*shopper, o.Shoppers)
 	for i := range shoppers {
@@ -183,12 +186,13 @@ feed:
 }
 
 type simulator struct {
-	o    simOptions
-	mu   sync.Mutex
-	sum  *simSummary
-	done atomic.Int64
-	sent atomic.Int64
-	bad  atomic.Int64 // non-2xx or transport errors
+	o       simOptions
+	mu      sync.Mutex
+	sum     *simSummary
+	done    atomic.Int64
+	sent    atomic.Int64
+	batches atomic.Int64 // pixel batches
+	bad     atomic.Int64 // non-2xx or transport errors
 }
 
 func (s *simulator) drawProgress(w io.Writer, final bool) {
@@ -200,7 +204,8 @@ func (s *simulator) drawProgress(w io.Writer, final bool) {
 		filled = width * done / total
 	}
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	fmt.Fprintf(w, "\rsimulate [%s] %d/%d shoppers, %d webhooks, %d failed", bar, done, total, s.sent.Load(), s.bad.Load())
+	fmt.Fprintf(w, "\rsimulate [%s] %d/%d shoppers, %d webhooks, %d pixel batches, %d failed", bar, done, total, s.sent.Load(),
+		s.batches.Load(), s.bad.Load())
 	if final {
 		fmt.Fprintln(w)
 	}
@@ -232,7 +237,10 @@ type cartLine struct {
 const (
 	pathBought            = "bought"
 	pathAbandonedCheckout = "abandoned checkout"
-	pathAbandonedCart     = "abandoned cart (anonymous: no pixel identity)"
+	pathAbandonedCart     = "abandoned cart"
+	pathLoggedIn          = "logged in (pixel customer_id)"
+	pathCartIdentified    = "abandoned cart, known by login"
+	pathCartAnonymous     = "abandoned cart, anonymous"
 )
 
 // shopper is one simulated visitor and the path drawn for them.
@@ -254,6 +262,13 @@ type shopper struct {
 	Buys       bool
 	OrderID    int64
 	PastOrder  int64
+
+	// The web pixel's view of the visit.
+	ClientID string     // the storefront's client id
+	Views    []product  // viewed before the first add to cart
+	Adds     []cartLine // what each cart change added (Quantity: units added)
+	LogsIn   bool       // has an account and logs in after filling the cart
+	events   int        // pixel event ids used
 }
 
 var firstNames = []string{"Alice", "Bruno", "Chloé", "David", "Emma", "Farid", "Giulia", "Hugo", "Inès", "Jonas", "Kenji", "Léa"}
@@ -278,15 +293,27 @@ func newShopper(rng *mrand.Rand, o simOptions, i int) *shopper {
 	for range 1 + rng.IntN(3) {
 		if len(lines) > 0 && rng.Float64() < 0.3 {
 			lines = append([]cartLine(nil), lines...)
-			lines[rng.IntN(len(lines))].Quantity++
+			k := rng.IntN(len(lines))
+			lines[k].Quantity++
+			sh.Adds = append(sh.Adds, cartLine{product: lines[k].product, Quantity: 1})
 		} else {
 			lines = append(append([]cartLine(nil), lines...), cartLine{product: catalog[rng.IntN(len(catalog))], Quantity: 1})
+			sh.Adds = append(sh.Adds, lines[len(lines)-1])
 		}
 		sh.Carts = append(sh.Carts, lines)
 	}
 	sh.Checkout = rng.Float64() < 0.7
 	sh.EmailFirst = sh.Returning || rng.Float64() < 0.3
 	sh.Buys = sh.Checkout && rng.Float64() < 0.4
+	// Drawn last, so a seed gives the same webhook paths as before the
+	// pixel was simulated.
+	sh.ClientID = fmt.Sprintf("sim%s%05dcl%s", o.Run, i, hexOf(rng, 8))
+	for range 1 + rng.IntN(3) {
+		sh.Views = append(sh.Views, catalog[rng.IntN(len(catalog))])
+	}
+	// Shoppers Shopify knows (an order, or a subscription with their
+	// customer id) mostly browse logged in.
+	sh.LogsIn = (sh.Returning || sh.Subscribes) && rng.Float64() < 0.8
 	return sh
 }
 
@@ -348,14 +375,38 @@ func (s *simulator) walk(ctx context.Context, sh *shopper) {
 			return
 		}
 	}
-	// Browsing would be pixel events here (no /pixel/events route yet).
+	pixel := func(customer bool, events ...map[string]any) bool {
+		if ctx.Err() != nil {
+			return false
+		}
+		s.postPixel(ctx, sh.batch(s.o.Shop, customer, events))
+		return true
+	}
+	// Anonymous browsing, then each add to cart (the pixel event, then
+	// Shopify's carts/* webhook with the same cart token).
+	views := make([]map[string]any, 0, len(sh.Views))
+	for _, p := range sh.Views {
+		views = append(views, sh.viewed(p, now()))
+	}
+	if !pixel(false, views...) {
+		return
+	}
 	for i, lines := range sh.Carts {
+		if !pixel(false, sh.added(sh.Adds[i], now())) {
+			return
+		}
 		topic := "carts/update"
 		if i == 0 {
 			topic = "carts/create"
 		}
 		at := now().UTC()
 		if !step(topic, sh.cart(lines, at), at) {
+			return
+		}
+	}
+	if sh.LogsIn {
+		// Logged in: the pixel's batches carry the customer id from now on.
+		if !pixel(true, sh.collectionViewed(now())) {
 			return
 		}
 	}
@@ -378,6 +429,16 @@ func (s *simulator) walk(ctx context.Context, sh *shopper) {
 	}
 	s.mu.Lock()
 	s.sum.Paths[sh.path()]++
+	if sh.LogsIn {
+		s.sum.Paths[pathLoggedIn]++
+	}
+	if sh.path() == pathAbandonedCart {
+		if sh.LogsIn {
+			s.sum.Paths[pathCartIdentified]++
+		} else {
+			s.sum.Paths[pathCartAnonymous]++
+		}
+	}
 	if sh.Subscribes {
 		s.sum.Paths["subscribed"]++
 	}
@@ -560,8 +621,119 @@ func (sum *simSummary) print(w io.Writer) {
 		fmt.Fprintf(w, "  transport errors: %d\n", sum.Errors)
 	}
 	fmt.Fprintf(w, "\nshoppers\n")
-	for _, p := range []string{pathBought, pathAbandonedCheckout, pathAbandonedCart, "subscribed", "returning (order weeks ago)"} {
-		fmt.Fprintf(w, "  %-46s %5d\n", p, sum.Paths[p])
+	fmt.Fprintf(w, "\npixel batches sent (POST /pixel/events)\n")
+	names := make([]string, 0, len(sum.PixelEvents))
+	for n := range sum.PixelEvents {
+		names = append(names, n)
 	}
-	fmt.Fprintln(w, "\nnot sent: browsing (web pixel events) — the instance has no /pixel/events route yet")
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-42s %5d events\n", n, sum.PixelEvents[n])
+	}
+	fmt.Fprintf(w, "  %-42s %5d   %s\n", "batches", sum.PixelBatches, statusList(sum.PixelStatuses))
+	fmt.Fprintf(w, "\nshoppers\n")
+	for _, p := range []string{pathBought, pathAbandonedCheckout, pathAbandonedCart, "  " + pathCartIdentified, "  " + pathCartAnonymous,
+		pathLoggedIn, "subscribed", "returning (order weeks ago)"} {
+		fmt.Fprintf(w, "  %-46s %5d\n", p, sum.Paths[strings.TrimSpace(p)])
+	}
+	fmt.Fprintln(w, "\nan abandoned cart is reminded only when its shopper is known: logged in on the storefront, or")
+	fmt.Fprintln(w, "identified otherwise; an anonymous cart-only visitor gets no email")
+}
+
+func statusList(m map[int]int) string {
+	codes := make([]int, 0, len(m))
+	for c := range m {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var st []string
+	for _, c := range codes {
+		label := strconv.Itoa(c)
+		if c == 0 {
+			label = "error"
+		}
+		st = append(st, fmt.Sprintf("%s×%d", label, m[c]))
+	}
+	return strings.Join(st, " ")
+}
+
+// Web pixel batches (docs/pixel-contract.md).
+
+func (sh *shopper) event(name string, at time.Time, data map[string]any) map[string]any {
+	sh.events++
+	return map[string]any{"id": fmt.Sprintf("%s-%d", sh.ClientID, sh.events), "name": name,
+		"timestamp": at.UTC().Format(time.RFC3339Nano), "data": data}
+}
+
+func productData(p product) map[string]any {
+	return map[string]any{"product_id": strconv.FormatInt(p.ID, 10), "variant_id": strconv.FormatInt(p.VariantID, 10),
+		"product_title": p.Title, "variant_title": p.Variant, "price": p.Price, "currency": "EUR",
+		"url": "/products/" + strings.ReplaceAll(strings.ToLower(p.Title), " ", "-")}
+}
+
+func (sh *shopper) viewed(p product, at time.Time) map[string]any {
+	return sh.event("product_viewed", at, productData(p))
+}
+
+func (sh *shopper) added(l cartLine, at time.Time) map[string]any {
+	d := productData(l.product)
+	d["quantity"] = l.Quantity
+	d["cart_token"] = sh.CartToken
+	return sh.event("product_added_to_cart", at, d)
+}
+
+func (sh *shopper) collectionViewed(at time.Time) map[string]any {
+	return sh.event("collection_viewed", at, map[string]any{"url": "/collections/all"})
+}
+
+// batch is one POST /pixel/events body; customer sets the logged-in
+// customer's id.
+func (sh *shopper) batch(shop string, customer bool, events []map[string]any) map[string]any {
+	b := map[string]any{"shop": shop, "client_id": sh.ClientID, "customer_id": nil, "events": events}
+	if customer {
+		b["customer_id"] = sh.CustomerID
+	}
+	return b
+}
+
+// postPixel sends one batch as the pixel does: text/plain (no CORS
+// preflight) from the storefront's origin.
+func (s *simulator) postPixel(ctx context.Context, batch map[string]any) {
+	body, err := json.Marshal(batch)
+	status := 0
+	if err == nil {
+		status, err = s.sendPixel(ctx, body)
+	}
+	s.batches.Add(1)
+	if err != nil || status < 200 || status > 299 {
+		s.bad.Add(1)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sum.PixelBatches++
+	s.sum.PixelStatuses[status]++
+	if events, ok := batch["events"].([]map[string]any); ok {
+		for _, e := range events {
+			s.sum.PixelEvents[e["name"].(string)]++
+		}
+	}
+	if err != nil {
+		s.sum.Errors++
+	}
+}
+
+func (s *simulator) sendPixel(ctx context.Context, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.o.URL+"/pixel/events", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	req.Header.Set("Origin", "https://"+s.o.Shop)
+	resp, err := s.o.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, nil
 }

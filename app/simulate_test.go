@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
+	"github.com/relance/relance/internal/pixel"
 	"github.com/relance/relance/internal/platform/testenv"
 	"github.com/relance/relance/internal/shop"
 	"github.com/relance/relance/internal/shopify"
@@ -34,6 +36,7 @@ type fakeInstance struct {
 	bad      []string
 	bodies   map[string][]map[string]any // topic → payloads
 	triggers map[string][]time.Time
+	batches  []*pixel.Batch // POST /pixel/events, as the endpoint parses them
 }
 
 func newFakeInstance(t *testing.T, secret string) (*fakeInstance, *httptest.Server) {
@@ -45,6 +48,17 @@ func newFakeInstance(t *testing.T, secret string) (*fakeInstance, *httptest.Serv
 		fail := func(why string) {
 			f.bad = append(f.bad, why)
 			http.Error(w, why, http.StatusUnauthorized)
+		}
+		if r.Method == http.MethodPost && r.URL.Path == "/pixel/events" {
+			b, err := pixel.Parse(body, time.Now())
+			if err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {
+				f.bad = append(f.bad, fmt.Sprintf("pixel batch: %v", err))
+				http.Error(w, "bad batch", http.StatusBadRequest)
+				return
+			}
+			f.batches = append(f.batches, b)
+			w.WriteHeader(http.StatusNoContent)
+			return
 		}
 		if r.Method != http.MethodPost || r.URL.Path != "/webhooks/shopify" {
 			fail("route " + r.Method + " " + r.URL.Path)
@@ -155,7 +169,46 @@ func TestSimulateSendsSignedRealisticTraffic(t *testing.T) {
 	for topic := range f.topics {
 		require.Contains(t, out.String(), topic)
 	}
-	require.Contains(t, out.String(), "no /pixel/events route")
+	require.Contains(t, out.String(), "pixel batches sent")
+
+	// Pixel batches follow the contract: every shopper browses and adds
+	// each cart change with the cart token of its carts/* webhooks; those
+	// with an account log in with their customer id.
+	require.Equal(t, len(f.batches), sum.PixelBatches)
+	require.Equal(t, map[int]int{204: len(f.batches)}, sum.PixelStatuses)
+	cartTokens := map[string]bool{}
+	for _, c := range f.bodies["carts/create"] {
+		cartTokens[c["token"].(string)] = true
+	}
+	clients := map[string]bool{}
+	names := map[string]int{}
+	logins := 0
+	for _, b := range f.batches {
+		require.Equal(t, "sim-test.myshopify.com", b.Shop)
+		clients[b.ClientID] = true
+		for _, e := range b.Events {
+			names[e.Name]++
+			switch e.Name {
+			case pixel.ProductViewed:
+				require.NotEmpty(t, e.Data.ProductID)
+				require.True(t, strings.HasPrefix(e.Data.URL, "/products/"))
+			case pixel.ProductAddedToCart:
+				require.True(t, cartTokens[e.Data.CartToken], "the cart token of a carts/create webhook")
+				require.NotEmpty(t, e.Data.VariantID)
+				require.Positive(t, e.Data.Quantity)
+			}
+		}
+		if b.CustomerID != 0 {
+			logins++
+		}
+	}
+	require.Equal(t, sum.PixelEvents, names)
+	require.Len(t, clients, 60, "one storefront client per shopper")
+	require.Equal(t, f.topics["carts/create"]+f.topics["carts/update"], names[pixel.ProductAddedToCart])
+	require.GreaterOrEqual(t, names[pixel.ProductViewed], 60)
+	require.Equal(t, sum.Paths[pathLoggedIn], logins)
+	require.Positive(t, sum.Paths[pathCartIdentified])
+	require.Equal(t, sum.Paths[pathAbandonedCart], sum.Paths[pathCartIdentified]+sum.Paths[pathCartAnonymous])
 }
 
 func TestSimulateCountsRejections(t *testing.T) {
@@ -205,19 +258,34 @@ func TestSimulateDrivesTheEngine(t *testing.T) {
 	webhook.RegisterCheckouts(reg, shops, eng.Contacts(), eng)
 	webhook.RegisterCarts(reg, shops, eng.Contacts(), eng)
 	webhook.RegisterOrders(reg, shops, eng.Contacts(), eng)
-	webhook.RegisterCustomers(reg, shops, eng.Contacts(), eng)
+	webhook.RegisterCustomers(reg, shops, eng.Contacts(), eng, nil)
+	pixel.NewProcessor(db, shops, eng.Contacts(), eng, nil).Register(reg)
 
 	var mu sync.Mutex
 	var failures []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		h, err := shopify.ParseWebhookHeaders(r.Header)
-		if err == nil {
-			err = (shopify.Secrets{Current: "s"}).VerifyWebhook(body, h.HMAC)
+		var d webhook.Delivery
+		var err error
+		if r.URL.Path == "/pixel/events" {
+			// What the endpoint stores, handled by the pixel processor.
+			var b *pixel.Batch
+			if b, err = pixel.Parse(body, time.Now()); err == nil {
+				d = webhook.Delivery{ShopDomain: b.Shop, Topic: pixel.Topic, WebhookID: "px", TriggeredAt: time.Now()}
+				d.Payload, err = json.Marshal(b)
+			}
+		} else {
+			var h shopify.WebhookHeaders
+			h, err = shopify.ParseWebhookHeaders(r.Header)
+			if err == nil {
+				err = (shopify.Secrets{Current: "s"}).VerifyWebhook(body, h.HMAC)
+			}
+			if err == nil {
+				d = webhook.Delivery{ShopDomain: h.ShopDomain, Topic: h.Topic, WebhookID: h.WebhookID, TriggeredAt: h.TriggeredAt, Payload: body}
+			}
 		}
 		if err == nil {
-			d := webhook.Delivery{ShopDomain: h.ShopDomain, Topic: h.Topic, WebhookID: h.WebhookID, TriggeredAt: h.TriggeredAt, Payload: body}
-			for _, handle := range reg.Handlers(h.Topic) {
+			for _, handle := range reg.Handlers(d.Topic) {
 				if err = handle(r.Context(), d); err != nil {
 					break
 				}
@@ -252,6 +320,11 @@ func TestSimulateDrivesTheEngine(t *testing.T) {
 	require.Equal(t, sum.Paths[pathAbandonedCheckout], got["checkout_abandonment:active:"], "each abandoned checkout is being reminded")
 	require.Equal(t, sum.Paths[pathBought], got["checkout_abandonment:exited:purchased"], "each buyer's checkout reminders stopped")
 	require.Positive(t, got["post_purchase:active:"])
+	// Cart-only shoppers who logged in on the storefront: the pixel tied
+	// their anonymous cart to them, and the cart reminder runs.
+	require.Positive(t, sum.Paths[pathCartIdentified])
+	require.Equal(t, sum.Paths[pathCartIdentified], got["cart_abandonment:active:"], "each identified abandoned cart is being reminded")
+	require.Positive(t, got["browse_abandonment:exited:moved_up"], "logged-in browsing started browse abandonment, superseded by the cart")
 	require.Equal(t, sum.Paths["subscribed"], got["welcome:active:"]+got["welcome:exited:purchased"])
 	// Known shoppers: subscribed, reached checkout with an email, or
 	// ordered weeks ago; a cart-only visitor stays anonymous (no pixel).

@@ -48,6 +48,7 @@ type components struct {
 
 	// The storefront side: pixel events, tracked clicks, attribution.
 	pixel     *pixel.Endpoint
+	pixels    *pixel.Activator // the shops' web pixel records
 	clicks    *analytics.Clicks
 	analytics *analytics.Service
 }
@@ -64,6 +65,11 @@ func (m *Main) wire() error {
 	oauth := web.NewOAuth(cfg, nil)
 	c.admin = &shopify.Client{AdminBase: cfg.ShopifyAdminBaseURL, Tokens: shop.NewTokens(c.shops, oauth)}
 	c.auth = web.NewAuth(cfg, c.shops, oauth)
+	// The web pixel is activated at install; the worker re-checks it.
+	c.pixels = pixel.NewActivator(c.admin, cfg.ShopifyAppURL.String(), m.DB)
+	c.auth.InstallHooks = append(c.auth.InstallHooks, func(ctx context.Context, s *shop.Shop) error {
+		return c.pixels.Ensure(ctx, s)
+	})
 
 	if err := m.wireEngine(); err != nil {
 		return err
@@ -85,7 +91,7 @@ func (m *Main) wire() error {
 	webhook.RegisterCheckouts(c.registry, c.shops, contacts, c.engine)
 	webhook.RegisterCarts(c.registry, c.shops, contacts, c.engine)
 	webhook.RegisterOrders(c.registry, c.shops, contacts, c.engine)
-	webhook.RegisterCustomers(c.registry, c.shops, contacts, c.engine)
+	webhook.RegisterCustomers(c.registry, c.shops, contacts, c.engine, webhook.AdminConsent{Admin: c.admin})
 	webhook.RegisterRedemptions(c.registry, c.shops, redemptionRecorder{c.discounts})
 	// After RegisterOrders: attribution reads the order's contact it writes.
 	c.analytics = analytics.New(m.DB, c.discounts)

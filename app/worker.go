@@ -86,6 +86,12 @@ func (m *Main) startPeriodic(ctx context.Context) {
 			}
 		}
 	})
+	// Every installed shop keeps its web pixel, with settings pointing here:
+	// re-created if the merchant disconnected it, repaired after a move.
+	m.every(ctx, "web-pixel-check", 6*time.Hour, func(ctx context.Context) error {
+		_, err := m.c.pixels.EnsureAll(ctx, 100)
+		return err
+	})
 	m.every(ctx, "data-export-purge", time.Hour, func(ctx context.Context) error {
 		_, err := m.c.privacy.PurgeExpiredExports(ctx)
 		return err

@@ -90,7 +90,7 @@ func newCommerce(t *testing.T) *commerceBundle {
 	webhook.RegisterCheckouts(b.reg, shops, b.contacts, b.eng)
 	webhook.RegisterCarts(b.reg, shops, b.contacts, b.eng)
 	webhook.RegisterOrders(b.reg, shops, b.contacts, b.eng)
-	webhook.RegisterCustomers(b.reg, shops, b.contacts, b.eng)
+	webhook.RegisterCustomers(b.reg, shops, b.contacts, b.eng, nil)
 	return b
 }
 

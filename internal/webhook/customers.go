@@ -13,6 +13,7 @@ import (
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/shop"
+	"github.com/relance/relance/internal/shopify"
 )
 
 // ShopFinder resolves a delivery's shop (*shop.Store implements it).
@@ -34,11 +35,13 @@ type Journey interface {
 // RegisterCustomers wires customers/create|update|delete and
 // customers_email_marketing_consent/update: profiles, identity and consent
 // of contacts; a subscription starts the welcome flow, an unsubscribe stops
-// everything.
-func RegisterCustomers(r *Registry, shops ShopFinder, contacts *contact.Store, engine Journey) {
+// everything. A customers/create|update payload without consent (API
+// 2025-01 and later) has it read through consents; nil reads nothing.
+func RegisterCustomers(r *Registry, shops ShopFinder, contacts *contact.Store, engine Journey, consents ConsentReader) {
 	h := &commerce{shops: shops, contacts: contacts, engine: engine}
-	r.Handle("customers/create", h.customer)
-	r.Handle("customers/update", h.customer)
+	c := &customers{commerce: h, consents: consents}
+	r.Handle("customers/create", c.customer)
+	r.Handle("customers/update", c.customer)
 	r.Handle("customers/delete", h.customerDelete)
 	r.Handle("customers_email_marketing_consent/update", h.consent)
 }
@@ -124,7 +127,14 @@ func str(p *string) string {
 	return *p
 }
 
-func (h *commerce) customer(ctx context.Context, d Delivery) error {
+// customers handles customers/create|update: commerce plus the Admin API
+// read of a consent the payload lacks.
+type customers struct {
+	*commerce
+	consents ConsentReader
+}
+
+func (h *customers) customer(ctx context.Context, d Delivery) error {
 	var p customerPayload
 	if err := decode(d, &p); err != nil {
 		return err
@@ -140,6 +150,19 @@ func (h *commerce) customer(ctx context.Context, d Delivery) error {
 	if !ok {
 		return noTime(d)
 	}
+	// Read before writing anything, so a delivery retried for a throttled
+	// read starts over cleanly.
+	var read *CustomerConsent
+	if p.EmailMarketingConsent == nil && h.consents != nil {
+		read, err = h.consents.CustomerConsent(ctx, d.ShopDomain, p.ID)
+		switch {
+		case errors.Is(err, shopify.ErrShopUnavailable):
+			slog.InfoContext(ctx, "webhook: consent not read, shop unavailable", "shop", d.ShopDomain, "topic", d.Topic, "webhook_id", d.WebhookID, "err", err)
+			read = nil
+		case err != nil:
+			return fmt.Errorf("webhook: %s: %w", d.Topic, err)
+		}
+	}
 	c, err := h.contacts.Upsert(ctx, shopID, contact.Profile{Email: str(p.Email), CustomerID: p.ID, FirstName: str(p.FirstName),
 		LastName: str(p.LastName), Locale: str(p.Locale), UpdatedAt: &at})
 	if err != nil {
@@ -148,6 +171,18 @@ func (h *commerce) customer(ctx context.Context, d Delivery) error {
 	if p.EmailMarketingConsent != nil {
 		consentAt, _ := when(d, p.EmailMarketingConsent.ConsentUpdatedAt, p.UpdatedAt)
 		return h.applyConsent(ctx, d, shopID, c.ID, p.EmailMarketingConsent.State, consentAt, "shopify")
+	}
+	if read != nil {
+		// Ordered like a consent webhook: consentUpdatedAt, else the
+		// delivery time, else the customer's own timestamp.
+		consentAt := at
+		switch {
+		case read.UpdatedAt != nil:
+			consentAt = read.UpdatedAt.UTC()
+		case !d.TriggeredAt.IsZero():
+			consentAt = d.TriggeredAt.UTC()
+		}
+		return h.applyConsent(ctx, d, shopID, c.ID, read.State, consentAt, "shopify")
 	}
 	return nil
 }

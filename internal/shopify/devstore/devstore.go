@@ -79,6 +79,8 @@ type Server struct {
 	nextID   int
 
 	discounts *discountStore // discounts.go
+	customers *customerStore // customers.go
+	pixels    *pixelStore    // pixels.go
 }
 
 type shop struct {
@@ -149,6 +151,8 @@ func New(o Options) *Server {
 	}
 	s.HandleGraphQL("shop", 1, s.shopField)
 	s.registerDiscounts()
+	s.registerCustomers()
+	s.registerPixels()
 	return s
 }
 

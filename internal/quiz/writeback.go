@@ -53,13 +53,6 @@ const customerByEmailQuery = `query customerByEmail($query: String!) {
   customers(first: 1, query: $query) { nodes { id } }
 }`
 
-const consentUpdateMutation = `mutation customerEmailMarketingConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) {
-  customerEmailMarketingConsentUpdate(input: $input) {
-    customer { id }
-    userErrors { field message code }
-  }
-}`
-
 // HandleWriteBack is the asynq handler of TypeWriteBack. The contact's
 // current state is written, so a contact who unsubscribed since is skipped
 // (the unsubscribe writes its own change). Transient failures are retried;
@@ -96,13 +89,7 @@ func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	domain := shops[0].Domain
-	consent := map[string]any{
-		"marketingState":      "SUBSCRIBED",
-		"marketingOptInLevel": "SINGLE_OPT_IN",
-		"consentUpdatedAt":    ct.ConsentUpdatedAt.UTC().Format(time.RFC3339),
-	}
-
-	err = s.writeBack(ctx, domain, ct, consent)
+	err = s.writeBack(ctx, domain, ct, *ct.ConsentUpdatedAt)
 	var userErrs shopify.UserErrors
 	switch {
 	case err == nil:
@@ -115,7 +102,8 @@ func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
 	return fmt.Errorf("quiz: write back contact %d: %w", p.ContactID, err)
 }
 
-func (s *Service) writeBack(ctx context.Context, domain string, ct *contact.Contact, consent map[string]any) error {
+func (s *Service) writeBack(ctx context.Context, domain string, ct *contact.Contact, consentAt time.Time) error {
+	consent := shopify.EmailConsentInput(shopify.ConsentSubscribed, consentAt)
 	email := *ct.Email
 	if ct.CustomerID == nil {
 		// A new customer carries the consent itself.
@@ -163,22 +151,7 @@ func (s *Service) writeBack(ctx context.Context, domain string, ct *contact.Cont
 			return err
 		}
 	}
-	var out struct {
-		Update *struct {
-			UserErrors []shopify.UserError `json:"userErrors"`
-		} `json:"customerEmailMarketingConsentUpdate"`
-	}
-	vars := map[string]any{"input": map[string]any{
-		"customerId":            "gid://shopify/Customer/" + strconv.FormatInt(*ct.CustomerID, 10),
-		"emailMarketingConsent": consent,
-	}}
-	if err := s.o.Admin.Do(ctx, domain, consentUpdateMutation, vars, &out); err != nil {
-		return err
-	}
-	if out.Update == nil {
-		return errors.New("empty customerEmailMarketingConsentUpdate result")
-	}
-	return shopify.CheckUserErrors(out.Update.UserErrors)
+	return shopify.UpdateEmailConsent(ctx, s.o.Admin, domain, *ct.CustomerID, shopify.ConsentSubscribed, consentAt)
 }
 
 // recordCustomer stores the Shopify customer id on the contact (and on ct).

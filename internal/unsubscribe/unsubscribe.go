@@ -256,13 +256,6 @@ func (s *Service) enqueueWriteBack(ctx context.Context, shopID, contactID int64,
 	}
 }
 
-const consentMutation = `mutation customerEmailMarketingConsentUpdate($input: CustomerEmailMarketingConsentUpdateInput!) {
-  customerEmailMarketingConsentUpdate(input: $input) {
-    customer { id }
-    userErrors { field message code }
-  }
-}`
-
 // HandleWriteBack is the asynq handler of TypeWriteBack: it writes the
 // contact's unsubscribe to Shopify with customerEmailMarketingConsentUpdate.
 // Transient failures are retried; userErrors, a lost authorization or an
@@ -297,26 +290,7 @@ func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
 		s.log.InfoContext(ctx, "unsubscribe: shop gone or uninstalled, consent not written back", "shop_id", p.ShopID, "contact_id", p.ContactID)
 		return nil
 	}
-	vars := map[string]any{"input": map[string]any{
-		"customerId": "gid://shopify/Customer/" + strconv.FormatInt(*ct.CustomerID, 10),
-		"emailMarketingConsent": map[string]any{
-			"marketingState":      "UNSUBSCRIBED",
-			"marketingOptInLevel": "SINGLE_OPT_IN",
-			"consentUpdatedAt":    ct.ConsentUpdatedAt.UTC().Format(time.RFC3339),
-		},
-	}}
-	var out struct {
-		Update *struct {
-			UserErrors []shopify.UserError `json:"userErrors"`
-		} `json:"customerEmailMarketingConsentUpdate"`
-	}
-	err = s.o.Admin.Do(ctx, shops[0].Domain, consentMutation, vars, &out)
-	if err == nil && out.Update == nil {
-		err = errors.New("empty customerEmailMarketingConsentUpdate result")
-	}
-	if err == nil {
-		err = shopify.CheckUserErrors(out.Update.UserErrors)
-	}
+	err = shopify.UpdateEmailConsent(ctx, s.o.Admin, shops[0].Domain, *ct.CustomerID, shopify.ConsentUnsubscribed, *ct.ConsentUpdatedAt)
 	var userErrs shopify.UserErrors
 	switch {
 	case err == nil:

@@ -9,6 +9,8 @@
 // the backend preview render it, save the draft, publish (moving waiting
 // shoppers), post a signed checkouts/create webhook for a fresh shopper, and
 // wait until the outbox holds that shopper's email with the new subject.
+// Then Settings (a field error, the sending-domain card and its 409 without
+// Resend) and the Quiz page (save a one-question quiz, see it reload).
 // Every page is photographed into docs/screenshots/.
 import { createHmac, randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -351,6 +353,65 @@ async function main() {
     log(`settings: invalid reply-to refused with ${JSON.stringify(fieldError)} shown next to the field`);
     await shot(page, 'settings-error');
 
+    // 7b. Settings: the sending-domain card. Without Resend (dev) adding a
+    // domain is refused with a 409 whose explanation is shown as is.
+    await page.getByRole('heading', { name: 'Sending domain' }).waitFor();
+    const domainState = (await apiGet('/api/sending-domain')).body;
+    const fromShown = await page.getByTestId('domain-from').innerText();
+    check(fromShown.includes(domainState.from_email), `the card shows ${JSON.stringify(fromShown)}, the API says from ${domainState.from_email}`);
+    if (!domainState.available && !domainState.domain) {
+      await page.getByLabel('Domain', { exact: true }).fill('mail.e2e-shop.example');
+      await page.getByRole('button', { name: 'Add domain' }).click();
+      const note = page.getByTestId('domain-notice');
+      await note.getByText(/sending domains need Resend/).waitFor();
+      check((await apiGet('/api/sending-domain')).body.domain === null, 'a domain was stored although Resend is not configured');
+      await note.scrollIntoViewIfNeeded();
+      log(`sending domain: from ${domainState.from_email}; Add domain answered 409, shown: ${JSON.stringify((await note.innerText()).replace(/\s+/g, ' ').trim())}`);
+    } else {
+      log(`sending domain: Resend configured (available=${domainState.available}, domain=${domainState.domain?.name ?? 'none'}); 409 path not exercised`);
+      if (domainState.domain) await page.getByTestId('dns-records').waitFor();
+    }
+    await shot(page, 'settings-sending-domain');
+
+    // 7c. Quiz: save a one-question quiz (after a 422 shown next to the
+    // empty question), with a recommended product, and see it reload.
+    await page.getByRole('navigation', { name: 'Relance' }).getByRole('link', { name: 'Quiz' }).click();
+    await page.getByLabel('Title', { exact: true }).waitFor();
+    const removeQ = page.getByRole('button', { name: /^Remove question \d+$/ });
+    while ((await removeQ.count()) > 1) await removeQ.last().click();
+    if ((await removeQ.count()) === 0) await page.getByRole('button', { name: 'Add question' }).click();
+    const question = page.getByLabel('Question', { exact: true });
+    await question.fill('');
+    await page.getByRole('button', { name: 'Save', exact: true }).first().click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="quiz-questions"] input')?.getAttribute('aria-invalid') === 'true', null, { timeout: 10_000 });
+    const qError = await page.locator(`[id="${await question.getAttribute('id')}Error"]`).innerText();
+    log(`quiz: empty question refused with ${JSON.stringify(qError)} next to the field`);
+    const qText = `E2E question ${Date.now().toString(36)}?`;
+    await question.fill(qText);
+    await page.getByLabel('Answer 1', { exact: true }).fill('Everyday essentials');
+    await page.getByLabel('Answer 2', { exact: true }).fill('Something special');
+    const firstSegment = await page.getByLabel('Segment of answer 1').locator('option').nth(1).getAttribute('value');
+    await page.getByLabel('Segment of answer 1').selectOption(firstSegment);
+    if ((await page.getByLabel('Product title').count()) === 0) await page.getByRole('button', { name: 'Add product' }).first().click();
+    await page.getByLabel('Product title').first().fill('E2E Mug');
+    await page.getByLabel('Product ID').first().fill('9001');
+    await page.getByLabel('Product URL').first().fill('/products/e2e-mug');
+    await page.getByRole('button', { name: 'Save', exact: true }).first().click();
+    await page.getByText(/^Quiz saved\./).waitFor();
+    const storedQuiz = (await apiGet('/api/quiz')).body;
+    check(storedQuiz.saved === true && storedQuiz.definition.questions.length === 1, `after saving, GET /api/quiz: saved=${storedQuiz.saved}, ${storedQuiz.definition.questions.length} question(s)`);
+    check(storedQuiz.definition.questions[0].text === qText, `stored question: ${JSON.stringify(storedQuiz.definition.questions[0].text)}`);
+    check(storedQuiz.definition.questions[0].answers[0].segment === firstSegment, `answer 1 → ${storedQuiz.definition.questions[0].answers[0].segment}, want ${firstSegment}`);
+    await page.reload();
+    await page.getByLabel('Title', { exact: true }).waitFor();
+    check((await page.getByLabel('Question', { exact: true }).count()) === 1, 'the reloaded quiz does not have exactly one question');
+    check((await page.getByLabel('Question', { exact: true }).inputValue()) === qText, 'the reloaded quiz lost the question');
+    check((await page.getByLabel('Product URL').first().inputValue()) === '/products/e2e-mug', 'the reloaded quiz lost the product');
+    const subs = await page.getByTestId('quiz-submissions').innerText();
+    await noErrorBanner(page, 'Quiz');
+    await shot(page, 'quiz');
+    log(`quiz: 1-question quiz saved (answer 1 → segment ${firstSegment}, product E2E Mug) and reloaded; stats: ${subs}`);
+
     // 8. French, following the admin locale; and a narrow (360 px) admin.
     const fr = await context.newPage();
     fr.on('pageerror', (e) => pageErrors.push(String(e)));
@@ -369,7 +430,8 @@ async function main() {
       ['/sequences', () => n.getByRole('switch').first().waitFor(), 'sequences'],
       [`/sequences/${FLOW}`, () => n.getByTestId('preview-subject').waitFor(), 'editor'],
       ['/activity', () => n.getByRole('heading', { name: 'Activity' }).waitFor(), 'activity'],
-      ['/settings', () => n.getByLabel('Reply-to address').waitFor(), 'settings'],
+      ['/settings', () => n.getByTestId('domain-from').waitFor(), 'settings'],
+      ['/quiz', () => n.getByTestId('quiz-submissions').waitFor(), 'quiz'],
       ['/outbox', () => n.getByTestId('outbox-list').waitFor(), 'outbox'],
     ]) {
       await n.goto(adminURL(path));
@@ -380,6 +442,9 @@ async function main() {
     await n.getByTestId('preview-subject').waitFor();
     await emailText(n);
     await shot(n, 'sequence-editor-360');
+    await n.goto(adminURL('/quiz'));
+    await n.getByTestId('quiz-submissions').waitFor();
+    await shot(n, 'quiz-360');
     await n.close();
     log('narrow: every page fits 360px without sideways scrolling');
 

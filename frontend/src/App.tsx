@@ -8,6 +8,7 @@ import { HomePage } from './views/HomePage';
 import { NotFoundPage } from './views/NotFoundPage';
 import { OutboxMessagePage, OutboxPage } from './views/OutboxPage';
 import { SequenceEditorPage } from './views/SequenceEditorPage';
+import { QuizPage } from './views/QuizPage';
 import { SequencesPage } from './views/SequencesPage';
 import { SettingsPage } from './views/SettingsPage';
 
@@ -20,10 +21,11 @@ export function isEmbedded(): boolean {
   }
 }
 
-const NAV: { url: string; key: 'nav.home' | 'nav.sequences' | 'nav.activity' | 'nav.settings' | 'nav.outbox'; pages: Route['page'][] }[] = [
+const NAV: { url: string; key: 'nav.home' | 'nav.sequences' | 'nav.activity' | 'nav.quiz' | 'nav.settings' | 'nav.outbox'; pages: Route['page'][] }[] = [
   { url: '/', key: 'nav.home', pages: ['home'] },
   { url: '/sequences', key: 'nav.sequences', pages: ['sequences', 'sequence'] },
   { url: '/activity', key: 'nav.activity', pages: ['activity', 'contact'] },
+  { url: '/quiz', key: 'nav.quiz', pages: ['quiz'] },
   { url: '/settings', key: 'nav.settings', pages: ['settings'] },
   { url: '/outbox', key: 'nav.outbox', pages: ['outbox', 'outboxMessage'] },
 ];
@@ -40,6 +42,8 @@ function View({ route }: { route: Route }) {
       return <ActivityPage />;
     case 'contact':
       return <ContactPage id={route.id} />;
+    case 'quiz':
+      return <QuizPage />;
     case 'settings':
       return <SettingsPage />;
     case 'outbox':

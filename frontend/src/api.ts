@@ -119,10 +119,14 @@ export async function errorFrom(res: Response): Promise<ApiError> {
     // The server never puts details in a 5xx body; don't pretend otherwise.
     return new ApiError(status, 'Relance ran into a problem. Try again in a moment.');
   }
-  const body = (await readJSON(res)) as { error?: unknown; fields?: unknown } | undefined;
-  const fields = fieldsOf(body?.fields);
+  const body = (await readJSON(res)) as { error?: unknown; fields?: unknown; errors?: unknown } | undefined;
+  // Most routes answer a 422 as {error, fields}; PUT /api/quiz as {errors}
+  // (with "" for a body that is not a quiz at all).
+  const fields = { ...fieldsOf(body?.errors), ...fieldsOf(body?.fields) };
   if (status === 422) {
-    const msg = body && typeof body.error === 'string' && body.error !== '' ? body.error : 'Some fields need attention.';
+    const whole = fields[''];
+    delete fields[''];
+    const msg = body && typeof body.error === 'string' && body.error !== '' ? body.error : whole || 'Some fields need attention.';
     return new ApiError(status, msg, fields);
   }
   if (body && typeof body.error === 'string' && body.error !== '') {
@@ -317,6 +321,137 @@ export interface Metrics {
   series: { day: string; sent: number; revenue: number }[];
 }
 
+/** A product recommended to a quiz segment. */
+export interface QuizProduct {
+  /** Shopify product id (> 0). */
+  id: number;
+  title: string;
+  /** Storefront path (/products/handle) or https URL. */
+  url: string;
+  image_url?: string;
+}
+
+/** A group of shoppers; key names the post-quiz flow branch ("segment:<key>"). */
+export interface QuizSegment {
+  key: string;
+  name: string;
+  products: QuizProduct[];
+}
+
+export interface QuizAnswer {
+  id: string;
+  text: string;
+  /** The segment this answer votes for; absent or "" for none. */
+  segment?: string;
+}
+
+export interface QuizQuestion {
+  id: string;
+  text: string;
+  answers: QuizAnswer[];
+}
+
+export interface QuizDefinition {
+  title: string;
+  intro: string;
+  questions: QuizQuestion[];
+  segments: QuizSegment[];
+  /** Chosen when no answer points to a segment. */
+  default_segment: string;
+}
+
+/** GET and PUT /api/quiz. saved is false while the shop has no quiz (definition is then a starter). */
+export interface QuizState {
+  saved: boolean;
+  definition: QuizDefinition;
+}
+
+/** One row of GET /api/quiz/stats. */
+export interface QuizSegmentStats {
+  segment: string;
+  name: string;
+  submissions: number;
+  /** Gave marketing consent in the quiz. */
+  subscribed: number;
+  /** Ordered after submitting. */
+  converted: number;
+  /** converted / submissions (0..1). */
+  conversion: number;
+}
+
+/** A DNS record to publish for a sending domain. */
+export interface DNSRecord {
+  /** SPF, DKIM, … */
+  record: string;
+  /** Relative to the domain ("send", "resend._domainkey"). */
+  name: string;
+  /** MX, TXT, CNAME. */
+  type: string;
+  ttl: string;
+  status: string;
+  value: string;
+  priority?: number;
+}
+
+/** not_started | pending | verified | failed (as Resend reports it). */
+export type SendingDomainStatus = 'not_started' | 'pending' | 'verified' | 'failed' | (string & {});
+
+export interface SendingDomain {
+  name: string;
+  status: SendingDomainStatus;
+  verified: boolean;
+  region: string;
+  records: DNSRecord[];
+  checked_at: string | null;
+  verified_at: string | null;
+  created_at: string;
+}
+
+/** Every /api/sending-domain answer. */
+export interface SendingDomainState {
+  /** Whether domains can be added (Resend configured). */
+  available: boolean;
+  /** The address emails go out from now. */
+  from_email: string;
+  domain: SendingDomain | null;
+}
+
+/** normalizeQuiz fills the lists a hand-written or starter definition may lack. */
+function normalizeQuiz(s: Partial<QuizState> | null | undefined): QuizState {
+  const d: Partial<QuizDefinition> = s?.definition ?? {};
+  const arr = <T,>(v: T[] | null | undefined): T[] => (Array.isArray(v) ? v : []);
+  return {
+    saved: s?.saved === true,
+    definition: {
+      title: d.title ?? '',
+      intro: d.intro ?? '',
+      questions: arr(d.questions).map((q) => ({ ...q, answers: arr(q.answers).map((a) => ({ ...a, segment: a.segment ?? '' })) })),
+      segments: arr(d.segments).map((g) => ({ ...g, products: arr(g.products) })),
+      default_segment: d.default_segment ?? '',
+    },
+  };
+}
+
+function normalizeDomainState(s: Partial<SendingDomainState> | null | undefined): SendingDomainState {
+  const d = s?.domain;
+  return {
+    available: s?.available === true,
+    from_email: s?.from_email ?? '',
+    domain: d ? { ...d, records: Array.isArray(d.records) ? d.records : [] } : null,
+  };
+}
+
+/** quizForWire drops empty answer segments (the API's omitempty) before a PUT. */
+function quizForWire(d: QuizDefinition): QuizDefinition {
+  return {
+    ...d,
+    questions: d.questions.map((q) => ({
+      ...q,
+      answers: q.answers.map(({ segment, ...a }) => (segment ? { ...a, segment } : a)),
+    })),
+  };
+}
+
 /** withQuery appends the defined, non-empty parameters to path. */
 export function withQuery(path: string, params: Record<string, string | number | null | undefined>): string {
   const q = new URLSearchParams();
@@ -424,6 +559,27 @@ export function createApi(opts: ApiOptions = {}) {
       return normalizePage(await get<Partial<Page<OutboxMessage>>>(withQuery('/api/outbox', { limit: q.limit, cursor: q.cursor })));
     },
     getOutboxMessage: (id: Id) => get<OutboxMessage>(`/api/outbox/${seg(String(id))}`),
+
+    async getQuiz(): Promise<QuizState> {
+      return normalizeQuiz(await get<Partial<QuizState>>('/api/quiz'));
+    },
+    async saveQuiz(d: QuizDefinition): Promise<QuizState> {
+      return normalizeQuiz(await call<Partial<QuizState>>('PUT', '/api/quiz', quizForWire(d)));
+    },
+    async getQuizStats(): Promise<QuizSegmentStats[]> {
+      const s = await get<{ segments?: QuizSegmentStats[] | null }>('/api/quiz/stats');
+      return Array.isArray(s.segments) ? s.segments : [];
+    },
+
+    async getSendingDomain(): Promise<SendingDomainState> {
+      return normalizeDomainState(await get<Partial<SendingDomainState>>('/api/sending-domain'));
+    },
+    async addSendingDomain(domain: string): Promise<SendingDomainState> {
+      return normalizeDomainState(await call<Partial<SendingDomainState>>('POST', '/api/sending-domain', { domain: domain.trim() }));
+    },
+    async verifySendingDomain(): Promise<SendingDomainState> {
+      return normalizeDomainState(await call<Partial<SendingDomainState>>('POST', '/api/sending-domain/verify'));
+    },
 
     async getMetrics(days: MetricsDays): Promise<Metrics> {
       const m = await get<Metrics>(withQuery('/api/metrics', { days }));

@@ -12,6 +12,8 @@ describe('matchRoute', () => {
     ['/activity', { page: 'activity' }],
     ['/activity/c%2F1', { page: 'contact', id: 'c/1' }],
     ['/settings', { page: 'settings' }],
+    ['/quiz', { page: 'quiz' }],
+    ['/quiz/x', { page: 'notFound' }],
     ['/outbox', { page: 'outbox' }],
     ['/outbox/42', { page: 'outboxMessage', id: '42' }],
     ['/nope', { page: 'notFound' }],

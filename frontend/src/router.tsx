@@ -1,4 +1,4 @@
-// A small client router: the admin has six pages and a few parameters, so
+// A small client router: the admin has seven pages and a few parameters, so
 // history.pushState and a path matcher are enough. The query string
 // (?shop=…&host=… that Shopify and `make dev` put there) is carried over on
 // every navigation, because the session token needs it outside Shopify.
@@ -10,6 +10,7 @@ export type Route =
   | { page: 'sequence'; key: string }
   | { page: 'activity' }
   | { page: 'contact'; id: string }
+  | { page: 'quiz' }
   | { page: 'settings' }
   | { page: 'outbox' }
   | { page: 'outboxMessage'; id: string }
@@ -34,6 +35,8 @@ export function matchRoute(pathname: string): Route {
       return b === undefined ? { page: 'activity' } : { page: 'contact', id: b };
     case 'contacts':
       return b === undefined ? { page: 'activity' } : { page: 'contact', id: b };
+    case 'quiz':
+      return b === undefined ? { page: 'quiz' } : { page: 'notFound' };
     case 'settings':
       return b === undefined ? { page: 'settings' } : { page: 'notFound' };
     case 'outbox':

@@ -1,14 +1,20 @@
-import { useEffect, useState } from 'react';
-import { Banner, BlockStack, Card, Checkbox, FormLayout, InlineStack, Page, Select, Text, TextField } from '@shopify/polaris';
+import { useEffect, useState, type ReactNode } from 'react';
+import { Banner, BlockStack, Box, Card, Checkbox, FormLayout, InlineStack, Page, Select, Text, TextField } from '@shopify/polaris';
 
 import { api, ApiError, type Settings } from '../api';
 import { AsyncView, messageOf, useAsync } from '../components/async';
+import { SendingDomainCard } from '../components/SendingDomainCard';
 import { useI18n } from '../i18n';
 
 export function SettingsPage() {
   const { t } = useI18n();
   const [state, reload] = useAsync(() => api.getSettings(), []);
-  if (state.kind === 'ready') return <SettingsForm initial={state.data} />;
+  if (state.kind === 'ready')
+    return (
+      <SettingsForm initial={state.data}>
+        <SendingDomainCard />
+      </SettingsForm>
+    );
   return (
     <Page title={t('settings.title')}>
       <AsyncView state={state} onRetry={reload} lines={12}>
@@ -28,7 +34,8 @@ const TIMEZONES: string[] = (() => {
 
 type NumberField = 'frequency_cap_hours' | 'replenishment_days' | 'disengaged_days' | 'dormant_days';
 
-export function SettingsForm({ initial }: { initial: Settings }) {
+/** SettingsForm edits the settings; children (the sending-domain card) follow the form, outside it. */
+export function SettingsForm({ initial, children }: { initial: Settings; children?: ReactNode }) {
   const { t } = useI18n();
   const [s, setS] = useState<Settings>(initial);
   const [fields, setFields] = useState<Record<string, string>>({});
@@ -174,6 +181,7 @@ export function SettingsForm({ initial }: { initial: Settings }) {
           </InlineStack>
         </BlockStack>
       </form>
+      {children && <Box paddingBlockStart="400">{children}</Box>}
     </Page>
   );
 }

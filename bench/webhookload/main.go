@@ -11,27 +11,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	_ "embed"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"math"
-	mrand "math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/relance/relance/bench/internal/loadgen"
 	"github.com/relance/relance/internal/shopify"
 )
 
@@ -83,27 +75,12 @@ func main() {
 	}
 }
 
-func requireLoopback(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return err
-	}
-	host := u.Hostname()
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-		return nil
-	}
-	return fmt.Errorf("%s is not a loopback address: this tool only loads local servers", raw)
-}
-
 func run(cfg config) error {
 	for _, u := range []string{cfg.url, cfg.noopURL} {
 		if u == "" {
 			continue
 		}
-		if err := requireLoopback(u); err != nil {
+		if err := loadgen.RequireLoopback(u); err != nil {
 			return err
 		}
 	}
@@ -126,40 +103,39 @@ func run(cfg config) error {
 			}
 		}
 	}
-	client := &http.Client{
-		Timeout: cfg.timeout,
-		Transport: &http.Transport{
-			MaxIdleConns: cfg.c * 2, MaxIdleConnsPerHost: cfg.c * 2, MaxConnsPerHost: cfg.c * 2,
-			IdleConnTimeout: time.Minute, DisableCompression: true,
-		},
-	}
+	client := loadgen.NewClient(cfg.c, cfg.timeout)
+	var pool loadgen.Pool
 	fmt.Printf("webhookload: c=%d d=%s dup=%.2f body=%dB topic=%s shops=%d\n", cfg.c, cfg.d, cfg.dup, len(cfg.body), cfg.topic, len(cfg.shops))
 	if cfg.noopURL != "" {
-		r := phase(cfg.c, cfg.d, func(_ *worker) (int, error) { return get(client, cfg.noopURL) })
-		r.print("no-op " + cfg.noopURL)
+		r := pool.Phase(cfg.c, cfg.d, func(_ *loadgen.Worker) (int, error) { return loadgen.Get(client, cfg.noopURL) })
+		r.Print("no-op " + cfg.noopURL)
 	}
 
-	runID := randHex(6)
+	runID := loadgen.RandHex(6)
 	sig := shopify.SignWebhook(cfg.secret, cfg.body)
-	send := func(w *worker) (int, error) {
-		shop, id := w.next(runID, cfg.dup, cfg.shops)
+	sent := make([]*sentIDs, cfg.c)
+	for i := range sent {
+		sent[i] = &sentIDs{}
+	}
+	send := func(w *loadgen.Worker) (int, error) {
+		shop, id := sent[w.N].next(w, runID, cfg.dup, cfg.shops)
 		status, err := post(client, cfg, shop, id, sig)
 		if status == http.StatusOK {
-			w.acked[id] = struct{}{}
+			w.Acked[id] = struct{}{}
 		}
 		return status, err
 	}
 	if cfg.warmup > 0 {
-		phase(cfg.c, cfg.warmup, send)
+		pool.Phase(cfg.c, cfg.warmup, send)
 	}
-	r := phase(cfg.c, cfg.d, send)
-	r.print("webhooks " + cfg.url)
+	r := pool.Phase(cfg.c, cfg.d, send)
+	r.Print("webhooks " + cfg.url)
 
 	if db != nil {
 		// Every delivery acknowledged in this run (warm-up included) must be a row.
 		acked := map[string]struct{}{}
-		for _, w := range workerPool {
-			for id := range w.acked {
+		for _, w := range pool.Workers {
+			for id := range w.Acked {
 				acked[id] = struct{}{}
 			}
 		}
@@ -190,114 +166,26 @@ func run(cfg config) error {
 	return nil
 }
 
-// worker is one connection's state: its random source, the ids it sent
-// (for repeats) and the ids acknowledged.
-type worker struct {
-	n     int
-	seq   int
-	rng   *mrand.Rand
-	sent  [][2]string // (shop, webhook id) pairs, for repeats
-	acked map[string]struct{}
-	lat   []time.Duration
-	codes map[int]int
-	errs  int
+// sentIDs are one connection's (shop, webhook id) pairs, for repeats.
+type sentIDs struct {
+	sent [][2]string
 }
 
 // next returns the shop and webhook id of the next request: with
 // probability dup an earlier (shop, id) pair again, as a Shopify retry would.
-func (w *worker) next(runID string, dup float64, shops []string) (string, string) {
-	if len(w.sent) > 0 && w.rng.Float64() < dup {
-		p := w.sent[w.rng.IntN(len(w.sent))]
+func (s *sentIDs) next(w *loadgen.Worker, runID string, dup float64, shops []string) (string, string) {
+	if len(s.sent) > 0 && w.Rng.Float64() < dup {
+		p := s.sent[w.Rng.IntN(len(s.sent))]
 		return p[0], p[1]
 	}
-	w.seq++
-	p := [2]string{shops[w.rng.IntN(len(shops))], "load-" + runID + "-" + strconv.Itoa(w.n) + "-" + strconv.Itoa(w.seq)}
-	if len(w.sent) < 1024 {
-		w.sent = append(w.sent, p)
+	w.Seq++
+	p := [2]string{shops[w.Rng.IntN(len(shops))], "load-" + runID + "-" + strconv.Itoa(w.N) + "-" + strconv.Itoa(w.Seq)}
+	if len(s.sent) < 1024 {
+		s.sent = append(s.sent, p)
 	} else {
-		w.sent[w.rng.IntN(len(w.sent))] = p
+		s.sent[w.Rng.IntN(len(s.sent))] = p
 	}
 	return p[0], p[1]
-}
-
-type phaseResult struct {
-	workers []*worker
-	elapsed time.Duration
-}
-
-// workerPool is reused across phases: acked ids accumulate per connection.
-var workerPool []*worker
-
-func phase(c int, d time.Duration, do func(*worker) (int, error)) phaseResult {
-	for len(workerPool) < c {
-		workerPool = append(workerPool, &worker{n: len(workerPool), rng: mrand.New(mrand.NewPCG(uint64(len(workerPool)), uint64(time.Now().UnixNano()))), acked: map[string]struct{}{}})
-	}
-	ws := workerPool[:c]
-	for _, w := range ws {
-		w.lat, w.codes, w.errs = w.lat[:0], map[int]int{}, 0
-	}
-	deadline := time.Now().Add(d)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for _, w := range ws {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				status, err := do(w)
-				if err != nil {
-					w.errs++
-					continue
-				}
-				w.lat = append(w.lat, time.Since(t0))
-				w.codes[status]++
-			}
-		})
-	}
-	wg.Wait()
-	return phaseResult{workers: ws, elapsed: time.Since(start)}
-}
-
-func (r phaseResult) print(name string) {
-	var lat []time.Duration
-	codes := map[int]int{}
-	errs := 0
-	for _, w := range r.workers {
-		lat = append(lat, w.lat...)
-		for k, v := range w.codes {
-			codes[k] += v
-		}
-		errs += w.errs
-	}
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[int(math.Ceil(p*float64(len(lat))))-1]
-	}
-	var keys []int
-	for k := range codes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var sc []string
-	for _, k := range keys {
-		sc = append(sc, fmt.Sprintf("%d=%d", k, codes[k]))
-	}
-	fmt.Printf("%s\n  requests %d in %s: %.0f req/s\n  latency p50 %s  p90 %s  p99 %s  max %s\n  status %s  transport errors %d\n",
-		name, len(lat), r.elapsed.Round(time.Millisecond), float64(len(lat))/r.elapsed.Seconds(),
-		pct(.50).Round(10*time.Microsecond), pct(.90).Round(10*time.Microsecond), pct(.99).Round(10*time.Microsecond), pct(1).Round(10*time.Microsecond),
-		strings.Join(sc, " "), errs)
-}
-
-func get(client *http.Client, u string) (int, error) {
-	resp, err := client.Get(u)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 func post(client *http.Client, cfg config, shop, id, sig string) (int, error) {
@@ -318,13 +206,5 @@ func post(client *http.Client, cfg config, shop, id, sig string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode, nil
-}
-
-func randHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return loadgen.Drain(resp), nil
 }

@@ -2,6 +2,7 @@ package mail
 
 import (
 	"html"
+	"math"
 	"math/big"
 	"net/url"
 	"regexp"
@@ -209,6 +210,10 @@ func (d *Data) now() time.Time {
 func lineTotal(l Line) Money {
 	if !l.LinePrice.IsZero() || l.Price.IsZero() {
 		return l.LinePrice
+	}
+	q := int64(max(l.Quantity, 1))
+	if c, ok := parseCents(strings.TrimSpace(l.Price.Amount)); ok && c <= math.MaxInt64/q {
+		return Money{Amount: formatCents(c * q), Currency: l.Price.Currency}
 	}
 	p, ok := new(big.Rat).SetString(strings.TrimSpace(l.Price.Amount))
 	if !ok {

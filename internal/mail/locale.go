@@ -3,6 +3,7 @@ package mail
 import (
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -70,15 +71,21 @@ var zeroDecimalCurrencies = map[string]bool{"JPY": true, "KRW": true, "CLP": tru
 // in English, "1 234,50 €" in French. An unparsable amount is shown as is.
 func (m Money) Format(locale string) string {
 	cur := strings.ToUpper(strings.TrimSpace(m.Currency))
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(m.Amount))
-	if !ok {
-		return strings.TrimSpace(strings.TrimSpace(m.Amount) + " " + cur)
-	}
 	digits := 2
 	if zeroDecimalCurrencies[cur] {
 		digits = 0
 	}
-	s := r.FloatString(digits)
+	var s string
+	if c, ok := parseCents(strings.TrimSpace(m.Amount)); ok && digits == 2 {
+		// The common case ("59.00"), exactly as big.Rat would write it.
+		s = formatCents(c)
+	} else {
+		r, ok := new(big.Rat).SetString(strings.TrimSpace(m.Amount))
+		if !ok {
+			return strings.TrimSpace(strings.TrimSpace(m.Amount) + " " + cur)
+		}
+		s = r.FloatString(digits)
+	}
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
 	intPart, frac, _ := strings.Cut(s, ".")
@@ -116,6 +123,41 @@ func (m Money) Format(locale string) string {
 		out = "-" + out
 	}
 	return out
+}
+
+// parseCents reads a plain non-negative decimal with at most two decimals
+// and 15 integer digits ("59", "59.5", "059.00") as hundredths; anything
+// else (signs, exponents, more decimals) is left to math/big.
+func parseCents(s string) (int64, bool) {
+	intPart, frac, dot := strings.Cut(s, ".")
+	if len(intPart) == 0 || len(intPart) > 15 || len(frac) > 2 || (dot && len(frac) == 0) {
+		return 0, false
+	}
+	var c int64
+	for i := 0; i < len(intPart); i++ {
+		d := intPart[i]
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		c = c*10 + int64(d-'0')
+	}
+	for i := 0; i < 2; i++ {
+		c *= 10
+		if i < len(frac) {
+			d := frac[i]
+			if d < '0' || d > '9' {
+				return 0, false
+			}
+			c += int64(d - '0')
+		}
+	}
+	return c, true
+}
+
+// formatCents writes hundredths as big.Rat's FloatString(2) does.
+func formatCents(c int64) string {
+	f := c % 100
+	return strconv.FormatInt(c/100, 10) + "." + string(rune('0'+f/10)) + string(rune('0'+f%10))
 }
 
 func group(digits, sep string) string {

@@ -443,10 +443,33 @@ func (r *Resend) call(ctx context.Context, key string, ids []int64, reqs []*rese
 // per-index errors (permissive batch) as final failures.
 func (r *Resend) record(ctx context.Context, key string, ids []int64, got []string, itemErrs map[int]string, batch bool) error {
 	now := r.now()
+	if !batch {
+		return r.recordOutcomes(ctx, r.db, ids, got, itemErrs, now, true)
+	}
+	// A batch's outcomes and its completion in one transaction: one commit
+	// instead of one per member (the leader waits for it before its next
+	// turn). Should it fail, the members stay 'sending' under the batch key
+	// and a replay gets the same answers from Resend.
+	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := r.recordOutcomes(ctx, tx, ids, got, itemErrs, now, false); err != nil {
+			return err
+		}
+		if err := tx.Exec(`UPDATE mail_batches SET completed_at = ? WHERE key = ?`, now, key).Error; err != nil {
+			return fmt.Errorf("mail: complete batch: %w", err)
+		}
+		if err := tx.Exec(`UPDATE mail_messages SET request = NULL WHERE send_key = ?`, key).Error; err != nil {
+			return fmt.Errorf("mail: complete batch: %w", err)
+		}
+		return nil
+	})
+	return err
+}
+
+func (r *Resend) recordOutcomes(ctx context.Context, db *gorm.DB, ids []int64, got []string, itemErrs map[int]string, now time.Time, clearRequest bool) error {
 	next := 0
 	for i, id := range ids {
 		if msg, bad := itemErrs[i]; bad {
-			if err := markFailed(ctx, r.db, []int64{id}, (&RejectedError{Status: 422, Code: "validation_error", Reason: msg}).reason(), now, !batch); err != nil {
+			if err := markFailed(ctx, db, []int64{id}, (&RejectedError{Status: 422, Code: "validation_error", Reason: msg}).reason(), now, clearRequest); err != nil {
 				return err
 			}
 			continue
@@ -454,21 +477,10 @@ func (r *Resend) record(ctx context.Context, key string, ids []int64, got []stri
 		if next >= len(got) {
 			return fmt.Errorf("mail: resend answered %d ids for %d emails", len(got), len(ids))
 		}
-		if err := markSent(ctx, r.db, id, got[next], now, !batch); err != nil {
+		if err := markSent(ctx, db, id, got[next], now, clearRequest); err != nil {
 			return err
 		}
 		next++
-	}
-	if batch {
-		err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			if err := tx.Exec(`UPDATE mail_batches SET completed_at = ? WHERE key = ?`, now, key).Error; err != nil {
-				return err
-			}
-			return tx.Exec(`UPDATE mail_messages SET request = NULL WHERE send_key = ?`, key).Error
-		})
-		if err != nil {
-			return fmt.Errorf("mail: complete batch: %w", err)
-		}
 	}
 	return nil
 }

@@ -63,7 +63,9 @@ func htmlToText(src string) string {
 				case "href":
 					hrefAttr = string(v)
 				case "style":
-					hidden = bytes.Contains(bytes.ReplaceAll(v, []byte(" "), nil), []byte("display:none"))
+					// Most styles never mention display: skip the copy.
+					hidden = bytes.Contains(v, []byte("display")) &&
+						bytes.Contains(bytes.ReplaceAll(v, []byte(" "), nil), []byte("display:none"))
 				}
 			}
 			if tt == html.StartTagToken && !voidElement(tag) {

@@ -70,7 +70,10 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 // Stop shuts both servers down.
 func (s *Stack) Stop() error {
 	var errs []error
-	if s.pgData != "" {
+	// A stack whose data directory does not exist was never started from
+	// here (Start found another checkout's servers on the ports and reused
+	// them): there is nothing of ours to stop.
+	if _, err := os.Stat(s.pgData); s.pgData != "" && err == nil {
 		if out, err := s.pgCommand("pg_ctl", "-D", s.pgData, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil && !strings.Contains(string(out), "Is server running?") {
 			errs = append(errs, fmt.Errorf("localstack: stop postgres: %v: %s", err, out))
 		}

@@ -70,13 +70,8 @@ func main() {
 }
 
 func run(cfg config) error {
-	for _, u := range []string{cfg.url, cfg.noopURL} {
-		if u == "" {
-			continue
-		}
-		if err := loadgen.RequireLoopback(u); err != nil {
-			return err
-		}
+	if err := loadgen.RequireLoopback(cfg.url, cfg.noopURL); err != nil {
+		return err
 	}
 	if cfg.c <= 0 || cfg.d <= 0 || cfg.d > 10*time.Minute || cfg.dup < 0 || cfg.dup >= 1 ||
 		cfg.shops <= 0 || cfg.events < 1 || cfg.events > 50 || cfg.clients <= 0 {

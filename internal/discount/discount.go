@@ -280,7 +280,7 @@ func (s *Service) codeFor(ctx context.Context, req Request) (*Code, error) {
 		if time.Now().After(waitUntil) {
 			return nil, ErrBusy
 		}
-		if err := sleepCtx(ctx, s.pollInterval()); err != nil {
+		if err := shopify.SleepContext(ctx, s.pollInterval()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBusy, err)
 		}
 		if row, err = s.find(db, req.EnrollmentID, req.Step); err != nil {
@@ -289,17 +289,6 @@ func (s *Service) codeFor(ctx context.Context, req Request) (*Code, error) {
 		if row == nil {
 			return nil, fmt.Errorf("reservation vanished (redacted?): %w", ErrBusy)
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

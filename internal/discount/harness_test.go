@@ -89,7 +89,9 @@ func newHarness(t *testing.T, o devstore.Options) *harness {
 func (h *harness) newClient() *shopify.Client {
 	return &shopify.Client{AdminBase: h.base, Tokens: staticTokens(h.token), HTTP: h.srv.Client(),
 		// Backoffs shortened tenfold; throttle waits still let the bucket refill.
-		Sleep: func(ctx context.Context, d time.Duration) error { return sleepCtx(ctx, d/10+time.Millisecond) }}
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			return shopify.SleepContext(ctx, d/10+time.Millisecond)
+		}}
 }
 
 // newService is a fresh service over the same database and client, as

@@ -224,7 +224,7 @@ func (c *Client) Do(ctx context.Context, shop, query string, variables map[strin
 	}
 	sleep := c.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = SleepContext
 	}
 	now := c.Now
 	if now == nil {

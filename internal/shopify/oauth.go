@@ -119,7 +119,7 @@ func (o *OAuth) tokenRequest(ctx context.Context, doing, shop string, params map
 	}
 	sleep := o.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = SleepContext
 	}
 
 	var lastErr error
@@ -251,8 +251,8 @@ func isShopUnavailable(status int) bool {
 	return false
 }
 
-// sleepCtx sleeps for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// SleepContext sleeps for d or until ctx is done (then it returns ctx.Err()).
+func SleepContext(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -22,7 +22,19 @@ import (
 
 // RequireLoopback refuses any URL whose host is not a loopback address:
 // these tools only load local servers.
-func RequireLoopback(raw string) error {
+func RequireLoopback(urls ...string) error {
+	for _, raw := range urls {
+		if raw == "" {
+			continue
+		}
+		if err := requireLoopback(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func requireLoopback(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return err

@@ -57,7 +57,8 @@ func (m *Main) routes() *echo.Echo {
 	web.QuizRoutes(api, m.c.quiz)
 	web.AdminRoutes(api, web.AdminDeps{DB: m.DB, Flows: m.c.engine.Flows(), Engine: m.c.engine,
 		Contacts: m.c.engine.Contacts(), Sender: m.c.mailSender, Outbox: m.c.outbox,
-		AppURL: m.Config.ShopifyAppURL, FromEmail: m.Config.MailFrom})
+		AppURL: m.Config.ShopifyAppURL, FromEmail: m.Config.MailFrom,
+		Analytics: m.c.analytics, Discounts: m.c.discounts})
 
 	// Storefront: the web pixel's event batches (public, rate-limited) and
 	// tracked email clicks (signed token; never an open redirect).

@@ -12,7 +12,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
+	"github.com/relance/relance/internal/analytics"
 	"github.com/relance/relance/internal/contact"
+	"github.com/relance/relance/internal/discount"
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/mail"
@@ -36,6 +38,10 @@ type AdminDeps struct {
 	// Domains registers shops' sending domains; nil: derived from Sender
 	// (through Resend when Sender is the Resend sender, else read-only).
 	Domains *mail.Domains
+	// Analytics reads the Home page's KPIs and per-step figures.
+	Analytics *analytics.Service
+	// Discounts keeps the merchant's tier table of each offer step.
+	Discounts *discount.Service
 }
 
 // admin holds the handlers of the admin API.

@@ -8,6 +8,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/relance/relance/internal/journey"
+	"github.com/relance/relance/internal/mail"
 	"github.com/relance/relance/internal/platform"
 	"github.com/relance/relance/internal/quiz"
 	"github.com/relance/relance/internal/unsubscribe"
@@ -94,6 +95,15 @@ func (m *Main) startPeriodic(ctx context.Context) {
 	})
 	m.every(ctx, "data-export-purge", time.Hour, func(ctx context.Context) error {
 		_, err := m.c.privacy.PurgeExpiredExports(ctx)
+		return err
+	})
+	// Mail bookkeeping is kept only while it can matter (mail.DefaultRetention):
+	// Svix dedupe ids, settled batches, the dev outbox.
+	m.every(ctx, "mail-purge", time.Hour, func(ctx context.Context) error {
+		res, err := mail.Purge(ctx, m.DB, time.Now(), mail.DefaultRetention)
+		if res != (mail.PurgeResult{}) {
+			slog.Info("mail purge", "webhook_events", res.WebhookEvents, "batches", res.Batches, "outbox", res.Outbox)
+		}
 		return err
 	})
 }

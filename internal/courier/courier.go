@@ -118,6 +118,7 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 		Shop:           MailShop(sh.Name, sh.Email, sh.Domain, sh.Timezone, sender),
 		Customer:       mail.Customer{FirstName: m.FirstName, Email: m.To, Locale: m.Locale},
 		UnsubscribeURL: unsubscribe,
+		PreferencesURL: c.link(mail.LinkClaims{Purpose: mail.PurposePreferences, ShopID: m.ShopID, ContactID: m.ContactID}),
 		Now:            c.o.Now(),
 	}
 	if err := c.fillSubject(ctx, m, sh, data); err != nil {
@@ -146,8 +147,7 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 		return fmt.Errorf("courier: render message %d: %w", m.ID, err)
 	}
 	c.trackLinks(rendered, m.ShopID, m.ContactID, m.ID, sh.Domain, hostOf(data.RecoveryURL))
-	// The shop's own domain once Resend has verified it, else MAIL_FROM.
-	from, err := mail.FromAddress(ctx, c.o.DB, m.ShopID, c.o.FromEmail)
+	fromName, fromEmail, err := From(ctx, c.o.DB, m.ShopID, data.Shop, locale, c.o.FromEmail)
 	if err != nil {
 		return err
 	}
@@ -155,8 +155,8 @@ func (c *Courier) Send(ctx context.Context, m journey.Message) error {
 		ID:             m.ID,
 		ShopID:         m.ShopID,
 		ContactID:      m.ContactID,
-		FromName:       mail.SenderName(data.Shop.OwnerName, data.Shop.Name, locale),
-		FromEmail:      from,
+		FromName:       fromName,
+		FromEmail:      fromEmail,
 		ReplyTo:        data.Shop.ReplyTo,
 		To:             m.To,
 		Flow:           string(m.Flow),

@@ -101,6 +101,10 @@ func TestCheckoutReminder(t *testing.T) {
 	require.Contains(t, m.Content.Text, "https://app.relance.example/r/", "the text part carries the same tracked links")
 	require.NotContains(t, m.Content.Text, "https://maison.example/recover")
 	require.Contains(t, html, m.UnsubscribeURL)
+	prefs := ShopperLinkURL(f.c.o.AppURL, f.links.Sign(mail.LinkClaims{Purpose: mail.PurposePreferences, ShopID: f.shopID, ContactID: f.contact.ID}))
+	require.Contains(t, html, prefs, "the footer's preferences link")
+	require.Contains(t, m.Content.Text, prefs)
+	require.NotEqual(t, m.UnsubscribeURL, prefs, "a link of its own purpose: no one-click unsubscribe")
 	require.NotContains(t, html, "/u/"+f.links.Sign(mail.LinkClaims{Purpose: mail.PurposeNotInterested, ShopID: f.shopID,
 		ContactID: f.contact.ID, EnrollmentID: 77}), "checkout abandonment cannot be left from an email")
 }

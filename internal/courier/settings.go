@@ -54,3 +54,15 @@ func SaveSenderSettings(ctx context.Context, db *gorm.DB, shopID int64, s Sender
 	}
 	return nil
 }
+
+// From is who a shop's email comes from: the display name in locale ("Claire
+// from Maison & Co") and the address, at the shop's own domain once Resend
+// has verified it, else mailFrom (MAIL_FROM). Real sends and the admin's test
+// emails share it, so a merchant's test shows what shoppers will get.
+func From(ctx context.Context, db *gorm.DB, shopID int64, s mail.Shop, locale, mailFrom string) (name, addr string, err error) {
+	addr, err = mail.FromAddress(ctx, db, shopID, mailFrom)
+	if err != nil {
+		return "", "", fmt.Errorf("courier: sender of shop %d: %w", shopID, err)
+	}
+	return mail.SenderName(s.OwnerName, s.Name, locale), addr, nil
+}

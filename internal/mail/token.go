@@ -42,6 +42,11 @@ const (
 	// storefront (?rl=) so the web pixel can tie its client id to the
 	// contact; it grants nothing else.
 	PurposeIdentify Purpose = 4
+	// PurposePreferences: the shopper's email preferences page (GET shows
+	// it, POST applies the explicit choice of a button); unlike
+	// PurposeUnsubscribe it is never in List-Unsubscribe and never acts on
+	// a one-click POST.
+	PurposePreferences Purpose = 5
 )
 
 func (p Purpose) String() string {
@@ -54,6 +59,8 @@ func (p Purpose) String() string {
 		return "click"
 	case PurposeIdentify:
 		return "identify"
+	case PurposePreferences:
+		return "preferences"
 	}
 	return "unknown"
 }

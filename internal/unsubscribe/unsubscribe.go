@@ -12,10 +12,15 @@
 //     page never waits on the Admin API.
 //   - A "not interested" link (mail.PurposeNotInterested) leaves one
 //     enrollment (the cart in that email) and nothing else.
+//   - A preferences link (purposePreferences, the footer's "manage
+//     preferences") shows whether the shopper receives marketing emails and
+//     lets them keep it, unsubscribe, or subscribe again when they had
+//     unsubscribed through our links (preferences.go). Subscribing again is
+//     written back to Shopify like an unsubscribe.
 //
-// A page is answered with a confirm button rather than acting on GET, because
-// mail security scanners fetch every link of an email: a GET that
-// unsubscribed would unsubscribe shoppers who never clicked.
+// A page is answered with buttons rather than acting on GET, because mail
+// security scanners fetch every link of an email: a GET that unsubscribed
+// would unsubscribe shoppers who never clicked.
 //
 // A bad token is a 404 page, logged without the token.
 package unsubscribe
@@ -43,11 +48,17 @@ import (
 	"github.com/relance/relance/internal/shopify"
 )
 
-// TypeWriteBack is the asynq task writing a contact's unsubscribe to Shopify.
+// TypeWriteBack is the asynq task writing a consent change made through our
+// links (unsubscribe, subscribe again) to Shopify.
 const TypeWriteBack = "consent:write_back"
 
-// ConsentSource is recorded on contacts unsubscribed through our links.
-const ConsentSource = "unsubscribe_link"
+// Consent sources recorded on contacts whose consent changed through our
+// links. Only a contact whose source is ConsentSource may subscribe again
+// from the preferences page.
+const (
+	ConsentSource     = "unsubscribe_link"
+	ResubscribeSource = "preferences_page"
+)
 
 // Engine is what the links ask of the sequence engine (*journey.Engine).
 type Engine interface {
@@ -98,10 +109,13 @@ func New(o Options) (*Service, error) {
 	return s, nil
 }
 
-// Routes registers GET and POST /u/:token.
+// linkPrefix is where shopper links are served: linkPrefix + token.
+const linkPrefix = "/u/"
+
+// Routes registers GET and POST /u/:token (every purpose of shopper link).
 func (s *Service) Routes(e *echo.Echo) {
-	e.GET("/u/:token", s.Page)
-	e.POST("/u/:token", s.Post)
+	e.GET(linkPrefix+":token", s.Page)
+	e.POST(linkPrefix+":token", s.Post)
 }
 
 // maxFormBody caps a POST body: the one-click body is 26 bytes.
@@ -115,13 +129,19 @@ type link struct {
 	locale   string
 }
 
-// resolve verifies the token (either purpose) and loads its contact and
-// shop. ok=false means the 404 page was written.
+// purposes are the shopper links /u/:token serves.
+var purposes = []mail.Purpose{mail.PurposeUnsubscribe, mail.PurposeNotInterested, purposePreferences}
+
+// resolve verifies the token (any purpose served here) and loads its
+// contact and shop. ok=false means the 404 page was written.
 func (s *Service) resolve(c echo.Context) (*link, bool, error) {
 	token := c.Param("token")
-	claims, err := s.o.Links.Verify(token, mail.PurposeUnsubscribe)
-	if err != nil {
-		claims, err = s.o.Links.Verify(token, mail.PurposeNotInterested)
+	var claims mail.LinkClaims
+	err := mail.ErrInvalidToken
+	for _, p := range purposes {
+		if claims, err = s.o.Links.Verify(token, p); err == nil {
+			break
+		}
 	}
 	if err != nil {
 		s.log.WarnContext(c.Request().Context(), "unsubscribe: invalid shopper link", "method", c.Request().Method, "token_len", len(token))
@@ -149,8 +169,8 @@ func (s *Service) resolve(c echo.Context) (*link, bool, error) {
 	return l, true, nil
 }
 
-// Page is GET /u/:token: a confirm page, or the done page when there is
-// nothing left to do.
+// Page is GET /u/:token: a confirm page, the preferences page, or the done
+// page when there is nothing left to do. It never changes anything.
 func (s *Service) Page(c echo.Context) error {
 	l, ok, err := s.resolve(c)
 	if !ok || err != nil {
@@ -161,16 +181,18 @@ func (s *Service) Page(c echo.Context) error {
 	case mail.PurposeUnsubscribe:
 		p.Kind = kindConfirmUnsubscribe
 		if l.contact.Consent == contact.Unsubscribed {
-			p.Kind = kindUnsubscribed
+			p.Kind, p.Manage = kindUnsubscribed, s.manageLink(l.contact)
 		}
 	case mail.PurposeNotInterested:
 		p.Kind = kindConfirmLeave
+	case purposePreferences:
+		p.Kind, p.Prefs = kindPreferences, preferencesOf(l.contact)
 	}
 	return s.render(c, http.StatusOK, p)
 }
 
-// Post is POST /u/:token: the confirm button of the page, or RFC 8058
-// one-click (answered 200 with an empty body).
+// Post is POST /u/:token: the confirm button of the page, a choice of the
+// preferences page, or RFC 8058 one-click (answered 200 with an empty body).
 func (s *Service) Post(c echo.Context) error {
 	req := c.Request()
 	req.Body = http.MaxBytesReader(c.Response(), req.Body, maxFormBody)
@@ -182,11 +204,20 @@ func (s *Service) Post(c echo.Context) error {
 	ctx := req.Context()
 	p := page{Locale: l.locale, Shop: l.shopName}
 	switch l.claims.Purpose {
+	case purposePreferences:
+		return s.postPreferences(c, l)
 	case mail.PurposeUnsubscribe:
 		if err := s.Unsubscribe(ctx, l.contact); err != nil {
 			return err
 		}
-		p.Kind = kindUnsubscribed
+		if oneClick {
+			return c.NoContent(http.StatusOK)
+		}
+		ct, err := s.o.Contacts.Get(ctx, l.claims.ShopID, l.claims.ContactID)
+		if err != nil {
+			return fmt.Errorf("unsubscribe: reload contact %d: %w", l.claims.ContactID, err)
+		}
+		p.Kind, p.Manage = kindUnsubscribed, s.manageLink(ct)
 	case mail.PurposeNotInterested:
 		err := s.o.Engine.Leave(ctx, l.claims.ShopID, l.claims.EnrollmentID)
 		if err != nil && !errors.Is(err, journey.ErrNotFound) && !errors.Is(err, journey.ErrCannotLeave) {
@@ -217,12 +248,7 @@ func outcome(err error) string {
 // already unsubscribed contact is not written again.
 func (s *Service) Unsubscribe(ctx context.Context, ct *contact.Contact) error {
 	if ct.Consent != contact.Unsubscribed {
-		at := s.o.Now().UTC().Truncate(time.Microsecond)
-		// The shopper's click wins over any state we hold, even one stamped
-		// later than our clock.
-		if ct.ConsentUpdatedAt != nil && !at.After(*ct.ConsentUpdatedAt) {
-			at = ct.ConsentUpdatedAt.Add(time.Microsecond)
-		}
+		at := s.clickTime(ct)
 		applied, err := s.o.Contacts.SetConsent(ctx, ct.ShopID, ct.ID, contact.Unsubscribed, at, ConsentSource)
 		if err != nil {
 			return err
@@ -233,6 +259,17 @@ func (s *Service) Unsubscribe(ctx context.Context, ct *contact.Contact) error {
 		}
 	}
 	return s.o.Engine.ExitContact(ctx, ct.ShopID, ct.ID, journey.ReasonUnsubscribed)
+}
+
+// clickTime is when a shopper's click on one of our links takes effect: now,
+// to the microsecond the write-back task identifies the change by. The click
+// wins over any state we hold, even one stamped later than our clock.
+func (s *Service) clickTime(ct *contact.Contact) time.Time {
+	at := s.o.Now().UTC().Truncate(time.Microsecond)
+	if ct.ConsentUpdatedAt != nil && !at.After(*ct.ConsentUpdatedAt) {
+		at = ct.ConsentUpdatedAt.Add(time.Microsecond)
+	}
+	return at
 }
 
 // writeBackPayload names the contact; the task reads the state to write
@@ -257,11 +294,11 @@ func (s *Service) enqueueWriteBack(ctx context.Context, shopID, contactID int64,
 }
 
 // HandleWriteBack is the asynq handler of TypeWriteBack: it writes the
-// contact's unsubscribe to Shopify with customerEmailMarketingConsentUpdate.
-// Transient failures are retried; userErrors, a lost authorization or an
-// uninstalled shop are final and logged. A contact whose consent changed
-// since (resubscribed in Shopify), erased, or without a Shopify customer is
-// skipped.
+// contact's consent (unsubscribed, or subscribed again) to Shopify with
+// customerEmailMarketingConsentUpdate. Transient failures are retried;
+// userErrors, a lost authorization or an uninstalled shop are final and
+// logged. A contact whose consent changed since (in Shopify, or a later
+// click), erased, or without a Shopify customer is skipped.
 func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
 	var p writeBackPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.ShopID <= 0 || p.ContactID <= 0 {
@@ -274,8 +311,9 @@ func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	if ct.Consent != contact.Unsubscribed || ct.CustomerID == nil || ct.ConsentUpdatedAt == nil ||
-		ct.ConsentUpdatedAt.UnixMicro() != p.At {
+	state := writableConsent[ct.Consent]
+	ours := ct.ConsentSource == ConsentSource || ct.ConsentSource == ResubscribeSource
+	if state == "" || !ours || ct.CustomerID == nil || ct.ConsentUpdatedAt == nil || ct.ConsentUpdatedAt.UnixMicro() != p.At {
 		s.log.InfoContext(ctx, "unsubscribe: consent write-back superseded, skipped", "shop_id", p.ShopID, "contact_id", p.ContactID)
 		return nil
 	}
@@ -290,17 +328,23 @@ func (s *Service) HandleWriteBack(ctx context.Context, t *asynq.Task) error {
 		s.log.InfoContext(ctx, "unsubscribe: shop gone or uninstalled, consent not written back", "shop_id", p.ShopID, "contact_id", p.ContactID)
 		return nil
 	}
-	err = shopify.UpdateEmailConsent(ctx, s.o.Admin, shops[0].Domain, *ct.CustomerID, shopify.ConsentUnsubscribed, *ct.ConsentUpdatedAt)
+	err = shopify.UpdateEmailConsent(ctx, s.o.Admin, shops[0].Domain, *ct.CustomerID, state, *ct.ConsentUpdatedAt)
 	var userErrs shopify.UserErrors
 	switch {
 	case err == nil:
-		s.log.InfoContext(ctx, "unsubscribe: consent written back to Shopify", "shop_id", p.ShopID, "contact_id", p.ContactID)
+		s.log.InfoContext(ctx, "unsubscribe: consent written back to Shopify", "shop_id", p.ShopID, "contact_id", p.ContactID, "state", state)
 		return nil
 	case errors.As(err, &userErrs), errors.Is(err, shop.ErrReauthorize), errors.Is(err, shop.ErrNotInstalled), errors.Is(err, shop.ErrNotFound):
 		s.log.ErrorContext(ctx, "unsubscribe: Shopify refused the consent write-back", "shop_id", p.ShopID, "contact_id", p.ContactID, "err", err)
 		return fmt.Errorf("unsubscribe: write back consent of contact %d: %w: %w", p.ContactID, err, asynq.SkipRetry)
 	}
 	return fmt.Errorf("unsubscribe: write back consent of contact %d: %w", p.ContactID, err)
+}
+
+// writableConsent maps the states our links set to Shopify's.
+var writableConsent = map[contact.Consent]string{
+	contact.Unsubscribed: shopify.ConsentUnsubscribed,
+	contact.Subscribed:   shopify.ConsentSubscribed,
 }
 
 func (s *Service) notFound(c echo.Context) error {

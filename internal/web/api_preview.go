@@ -173,7 +173,13 @@ func (a *admin) testEmail(c echo.Context) error {
 	// merchant, who is no contact of the shop: a shopper link cannot be
 	// signed for them, so the app's own address stands in for it.
 	unsubscribe := a.AppURL.String()
-	msg := &mail.Message{ID: id, ShopID: s.ID, FromName: mail.SenderName(ms.OwnerName, ms.Name, locale), FromEmail: a.FromEmail,
+	// The same From as the shop's real emails (its verified domain, if any),
+	// so the test shows the merchant what shoppers will get.
+	fromName, fromEmail, err := courier.From(ctx, a.DB, s.ID, ms, locale, a.FromEmail)
+	if err != nil {
+		return err
+	}
+	msg := &mail.Message{ID: id, ShopID: s.ID, FromName: fromName, FromEmail: fromEmail,
 		ReplyTo: ms.ReplyTo, To: to, Flow: string(in.Flow), Step: "test:" + in.Step, UnsubscribeURL: unsubscribe, Content: *r}
 	if _, err := a.Sender.Send(ctx, msg); err != nil {
 		var re *mail.RejectedError

@@ -1,0 +1,41 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A test email comes from where the shop's real emails come from: the app's
+// MAIL_FROM until Resend verifies the shop's own domain, then that domain,
+// with the name the merchant set in the language of the test.
+func TestTestEmailUsesTheShopsSenderIdentity(t *testing.T) {
+	t.Parallel()
+	env := newAdminEnv(t)
+	code, _ := env.call(t, shopA, http.MethodPut, "/api/settings", validSettings())
+	require.Equal(t, http.StatusOK, code)
+	require.NoError(t, env.db.Exec(`INSERT INTO mail_sending_domains (shop_id, domain, resend_id, status)
+VALUES (?, 'mail.alpha.test', 'rd-alpha', 'pending')`, env.shopA.ID).Error)
+	// Shop B's verified domain is no business of shop A's emails.
+	require.NoError(t, env.db.Exec(`INSERT INTO mail_sending_domains (shop_id, domain, resend_id, status)
+VALUES (?, 'mail.beta.test', 'rd-beta', 'verified')`, env.shopB.ID).Error)
+
+	send := func(locale string) string {
+		t.Helper()
+		req := map[string]any{"flow": "checkout_abandonment", "step": "reminder-1", "subject": "Hello", "body": "<p>Hi</p>",
+			"locale": locale, "to": "bonjour@alpha.test"}
+		code, got := env.call(t, shopA, http.MethodPost, "/api/test-email", req)
+		require.Equal(t, http.StatusAccepted, code, "%v", got)
+		// The admin API does not show the From; the outbox keeps it.
+		e, err := env.deps.Outbox.Get(context.Background(), env.shopA.ID, int64(got["id"].(float64)))
+		require.NoError(t, err)
+		return e.From
+	}
+	require.Equal(t, "Claire from Maison Alpha <hello@relance.example>", send("en"), "domain pending: the app's address")
+
+	require.NoError(t, env.db.Exec(`UPDATE mail_sending_domains SET status = 'verified' WHERE shop_id = ?`, env.shopA.ID).Error)
+	require.Equal(t, "Claire from Maison Alpha <hello@mail.alpha.test>", send("en"))
+	require.Equal(t, "Claire de Maison Alpha <hello@mail.alpha.test>", send("fr"))
+}

@@ -9,7 +9,10 @@
 // the backend preview render it, save the draft, publish (moving waiting
 // shoppers), post a signed checkouts/create webhook for a fresh shopper, and
 // wait until the outbox holds that shopper's email with the new subject.
-// Then Settings (a field error, the sending-domain card and its 409 without
+// The same draft changes the re-entry rule and turns the "not interested"
+// exit on; the offer step's discount tiers get a second tier (after a 422
+// shown next to the percent). Then Settings (a field error, a per-product
+// replenishment override, the sending-domain card and its 409 without
 // Resend) and the Quiz page (save a one-question quiz, see it reload).
 // Every page is photographed into docs/screenshots/.
 import { createHmac, randomUUID } from 'node:crypto';
@@ -250,6 +253,16 @@ async function main() {
       log('editor: no reply-to set, test email skipped');
     }
 
+    // Exit and re-entry rules, saved with the same draft: a cool-down of a
+    // few days, and the "not interested" exit on.
+    const cooldownDays = 2 + (before.version % 5);
+    await page.getByLabel('Yes, but not within a few days').check();
+    await page.getByLabel('Days before they can enter again').fill(String(cooldownDays));
+    await page.getByLabel('The shopper says they are not interested').check();
+    const emptiedBox = page.getByLabel('The cart is emptied or the checkout deleted');
+    check((await emptiedBox.isChecked()) && (await emptiedBox.isDisabled()), 'the emptied exit should be shown on and fixed');
+    log(`editor: re-entry after ${cooldownDays} days, "not interested" exit on`);
+
     // Save the draft, then publish, moving waiting shoppers.
     await page.getByRole('button', { name: 'Save draft' }).click();
     await page.getByText(/^Draft saved\./).waitFor();
@@ -264,10 +277,51 @@ async function main() {
     const published = (await apiGet(`/api/flows/${FLOW}`)).body;
     check(published.version > before.version, `version did not move: v${before.version} → v${published.version}`);
     check(published.steps[0].subject === typed, `published first subject is ${JSON.stringify(published.steps[0].subject)}`);
+    check(
+      published.reentry.once === false && published.reentry.cooldown_days === cooldownDays,
+      `published re-entry is ${JSON.stringify(published.reentry)}, want a ${cooldownDays}-day cool-down`,
+    );
+    check(published.exits.includes('leave') && published.exits.includes('emptied'), `published exits are ${JSON.stringify(published.exits)}`);
     await page.getByTestId('versions').getByText(`v${published.version}`, { exact: true }).waitFor();
     log(`editor: published v${published.version} (was v${before.version}); version history lists it`);
     await emailText(page);
     await shot(page, 'sequence-editor-published');
+
+    // Discount tiers of the offer step (checkout's third reminder): a wrong
+    // percent is refused next to its field, then two tiers are saved.
+    const offerStep = published.steps.find((s) => s.offer);
+    check(offerStep, `${FLOW} has no step with an offer`);
+    await page.getByRole('list', { name: 'Steps' }).getByRole('button').nth(published.steps.indexOf(offerStep)).click();
+    const tiers = page.getByRole('form', { name: 'Discount by cart value' });
+    await tiers.waitFor();
+    const resetOffer = tiers.getByRole('button', { name: 'Use the default offer' });
+    if (await resetOffer.count()) {
+      await resetOffer.click();
+      await tiers.getByText('This email makes the default offer again.').waitFor();
+      log('discount: a previous run left tiers; back to the default offer');
+    }
+    const percentBox = tiers.getByLabel('Percent off').first();
+    await percentBox.fill('150');
+    await tiers.getByRole('button', { name: 'Save tiers' }).click();
+    await page.waitForFunction((el) => el.getAttribute('aria-invalid') === 'true', await percentBox.elementHandle(), { timeout: 10_000 });
+    const percentError = await page.locator(`[id="${await percentBox.getAttribute('id')}Error"]`).innerText();
+    log(`discount: 150% refused with ${JSON.stringify(percentError)} next to the field`);
+    await percentBox.fill('15');
+    await tiers.getByLabel('Up to (excluded)').first().fill('80');
+    await tiers.getByRole('button', { name: 'Add tier' }).click();
+    check((await tiers.getByLabel('Carts from').nth(1).inputValue()) === '80', 'the new tier does not start where the first one ends');
+    await tiers.getByLabel('Offer').nth(1).selectOption('free_shipping');
+    await tiers.getByRole('button', { name: 'Save tiers' }).click();
+    await tiers.getByText('Discount tiers saved.').waitFor();
+    const offer = (await apiGet(`/api/flows/${FLOW}/steps/${encodeURIComponent(offerStep.key)}/discount`)).body;
+    check(offer.custom === true && offer.table.tiers.length === 2, `stored tiers: ${JSON.stringify(offer)}`);
+    check(
+      offer.table.tiers[0].percent === 15 && offer.table.tiers[0].to === '80.00' && offer.table.tiers[1].kind === 'free_shipping' && offer.table.tiers[1].from === '80.00',
+      `stored tiers: ${JSON.stringify(offer.table.tiers)}`,
+    );
+    await tiers.scrollIntoViewIfNeeded();
+    await shot(page, 'sequence-editor-discount');
+    log(`discount: step ${offerStep.key} saved with 2 tiers in ${offer.currency} (15% under 80, free shipping from 80)`);
 
     // 4. A fresh simulated checkout uses the new version.
     const id = Date.now();
@@ -353,6 +407,18 @@ async function main() {
     log(`settings: invalid reply-to refused with ${JSON.stringify(fieldError)} shown next to the field`);
     await shot(page, 'settings-error');
 
+    // 7a. Settings: a per-product usable life for replenishment.
+    const lifeDays = 40 + (before.version % 20);
+    await page.getByLabel('Product', { exact: true }).fill('https://admin.shopify.com/store/relance-dev/products/9001');
+    await page.getByLabel('Runs out after (days)').fill(String(lifeDays));
+    await page.getByRole('button', { name: 'Set', exact: true }).click();
+    await page.getByText(new RegExp(`^Saved: .* runs out after ${lifeDays} days\\.$`)).waitFor();
+    const lives = (await apiGet('/api/replenishment/products')).body.items;
+    check(lives.some((p) => p.product_id === 9001 && p.days === lifeDays), `stored overrides: ${JSON.stringify(lives)}`);
+    await page.getByTestId('product-lives').scrollIntoViewIfNeeded();
+    await shot(page, 'settings-replenishment');
+    log(`settings: product 9001 runs out after ${lifeDays} days (pasted as an admin URL)`);
+
     // 7b. Settings: the sending-domain card. Without Resend (dev) adding a
     // domain is refused with a 409 whose explanation is shown as is.
     await page.getByRole('heading', { name: 'Sending domain' }).waitFor();
@@ -417,9 +483,14 @@ async function main() {
     fr.on('pageerror', (e) => pageErrors.push(String(e)));
     await fr.goto(adminURL('/sequences', '&locale=fr'));
     await fr.getByRole('heading', { name: 'Séquences' }).waitFor();
-    await fr.getByRole('switch', { name: 'Activer ou désactiver Checkout abandonment' }).waitFor();
+    await fr.getByRole('switch', { name: 'Activer ou désactiver Paiement abandonné' }).waitFor();
+    await fr.getByRole('link', { name: 'Navigation abandonnée' }).waitFor();
     await shot(fr, 'sequences-fr');
-    log('i18n: French admin (locale=fr) shown');
+    await fr.getByRole('link', { name: 'Paiement abandonné' }).click();
+    await fr.getByRole('heading', { name: 'Paiement abandonné' }).waitFor();
+    await fr.getByText('Un client peut-il refaire cette séquence ?').waitFor();
+    await shot(fr, 'sequence-editor-fr');
+    log('i18n: French admin (locale=fr) shown, sequence names in French');
     await fr.close();
 
     const n = await context.newPage();
@@ -442,6 +513,9 @@ async function main() {
     await n.getByTestId('preview-subject').waitFor();
     await emailText(n);
     await shot(n, 'sequence-editor-360');
+    await n.getByRole('list', { name: 'Steps' }).getByRole('button').last().click();
+    await n.getByRole('form', { name: 'Discount by cart value' }).getByLabel('Percent off').first().waitFor();
+    await fitsWidth(n, 'editor with discount tiers at 360px');
     await n.goto(adminURL('/quiz'));
     await n.getByTestId('quiz-submissions').waitFor();
     await shot(n, 'quiz-360');

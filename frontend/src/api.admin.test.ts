@@ -30,7 +30,7 @@ describe('422 validation errors', () => {
   });
   it('reach the caller of saveDraft', async () => {
     const { api } = client(() => json(422, { error: 'invalid flow', fields: { 'steps.1.body': 'unclosed {{' } }));
-    const err = await api.saveDraft({ key: 'k', name: '', enabled: true, version: 1, goal: '', steps: [], has_draft: false }).catch((e) => e);
+    const err = await api.saveDraft({ key: 'k', name: '', enabled: true, version: 1, goal: '', steps: [], exits: [], available_exits: [], reentry: { once: false, cooldown_days: 0 }, has_draft: false }).catch((e) => e);
     expect(err).toBeInstanceOf(ApiError);
     expect((err as ApiError).fields['steps.1.body']).toBe('unclosed {{');
   });

@@ -219,6 +219,23 @@ export interface Step {
   body: string;
 }
 
+/**
+ * An event besides the goal that ends a shopper's way through a flow: leave
+ * (the "not interested" link of its emails), emptied (the cart or checkout
+ * was emptied or deleted).
+ */
+export type FlowExit = 'leave' | 'emptied';
+
+/**
+ * When a shopper who went through a flow may enter it again: never (once),
+ * cooldown_days after the previous entry, or (both zero) as soon as they are
+ * out of it.
+ */
+export interface Reentry {
+  once: boolean;
+  cooldown_days: number;
+}
+
 export interface Flow {
   key: string;
   name: string;
@@ -228,7 +245,58 @@ export interface Flow {
   /** The language of the content (en|fr). */
   locale?: string;
   steps: Step[];
+  exits: FlowExit[];
+  /** The exits that make sense for this flow. */
+  available_exits: FlowExit[];
+  reentry: Reentry;
   has_draft: boolean;
+}
+
+export type DiscountKind = 'percentage' | 'fixed_amount' | 'free_shipping';
+
+/**
+ * One row of a step's discount tiers: carts worth from (inclusive) up to to
+ * (exclusive; null: no upper bound) get the offer. Amounts are decimal
+ * strings in the shop's currency ("49.90"); amount and minimum are "" when
+ * none.
+ */
+export interface DiscountTier {
+  from: string;
+  to: string | null;
+  kind: DiscountKind;
+  percent: number;
+  amount: string;
+  minimum: string;
+}
+
+export interface DiscountTable {
+  tiers: DiscountTier[];
+  /** 0: the default, 48 hours. */
+  expiry_hours: number;
+  new_customers_only: boolean;
+  /** Only carts strictly above this value get the offer; null: any cart. */
+  carts_above: string | null;
+  /** Codes start with it; "" = OFFER. */
+  prefix: string;
+}
+
+/** GET/PUT/DELETE /api/flows/:key/steps/:step/discount. */
+export interface StepDiscount {
+  flow: string;
+  step: string;
+  /** false while the step makes the default offer. */
+  custom: boolean;
+  /** The shop's ISO 4217 currency, which every amount is in. */
+  currency: string;
+  table: DiscountTable;
+}
+
+/** A per-product replenishment override. */
+export interface ProductLife {
+  product_id: number;
+  /** As last seen in an order; "" when never ordered. */
+  title: string;
+  days: number;
 }
 
 export interface FlowVersion {
@@ -533,8 +601,15 @@ export function createApi(opts: ApiOptions = {}) {
     setFlowEnabled: (key: string, enabled: boolean) =>
       call<unknown>('POST', `/api/flows/${seg(key)}/enabled`, { enabled }),
     async getFlow(key: string): Promise<Flow> {
-      const f = await get<Flow>(`/api/flows/${seg(key)}`);
-      return { ...f, steps: Array.isArray(f.steps) ? f.steps : [] };
+      const f = await get<Partial<Flow> & Pick<Flow, 'key' | 'name' | 'enabled' | 'version' | 'goal' | 'has_draft'>>(`/api/flows/${seg(key)}`);
+      const list = <T,>(v: T[] | null | undefined): T[] => (Array.isArray(v) ? v : []);
+      return {
+        ...f,
+        steps: list(f.steps),
+        exits: list(f.exits),
+        available_exits: list(f.available_exits),
+        reentry: { once: f.reentry?.once === true, cooldown_days: f.reentry?.cooldown_days ?? 0 },
+      };
     },
     saveDraft: (f: Flow) => call<unknown>('PUT', `/api/flows/${seg(f.key)}/draft`, f),
     publishFlow: (key: string, moveWaiting: boolean) =>
@@ -542,6 +617,19 @@ export function createApi(opts: ApiOptions = {}) {
     async listFlowVersions(key: string): Promise<FlowVersion[]> {
       return normalizePage(await get<Partial<Page<FlowVersion>>>(`/api/flows/${seg(key)}/versions`)).items;
     },
+
+    getDiscount: (flow: string, step: string) => get<StepDiscount>(`/api/flows/${seg(flow)}/steps/${seg(step)}/discount`),
+    saveDiscount: (flow: string, step: string, t: DiscountTable) =>
+      call<StepDiscount>('PUT', `/api/flows/${seg(flow)}/steps/${seg(step)}/discount`, t),
+    resetDiscount: (flow: string, step: string) => call<StepDiscount>('DELETE', `/api/flows/${seg(flow)}/steps/${seg(step)}/discount`),
+
+    async listProductLives(q: PageQuery = {}): Promise<Page<ProductLife>> {
+      const path = withQuery('/api/replenishment/products', { limit: q.limit, cursor: q.cursor });
+      return normalizePage(await get<Partial<Page<ProductLife>>>(path));
+    },
+    setProductLife: (productId: number, days: number) =>
+      call<ProductLife>('PUT', `/api/replenishment/products/${seg(String(productId))}`, { days }),
+    deleteProductLife: (productId: number) => call<unknown>('DELETE', `/api/replenishment/products/${seg(String(productId))}`),
 
     preview: (req: PreviewRequest, signal?: AbortSignal) => call<Preview>('POST', '/api/preview', req, signal),
     sendTestEmail: (req: TestEmailRequest) => call<unknown>('POST', '/api/test-email', req),

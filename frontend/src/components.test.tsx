@@ -106,6 +106,9 @@ const settings: Settings = {
 };
 
 describe('SettingsForm', () => {
+  beforeEach(() => {
+    vi.spyOn(api, 'listProductLives').mockResolvedValue({ items: [], next_cursor: null });
+  });
   it('shows 422 messages next to their fields', async () => {
     vi.spyOn(api, 'saveSettings').mockRejectedValue(new ApiError(422, 'invalid settings', { reply_to: 'Enter a valid email address.' }));
     renderApp(<SettingsForm initial={settings} />);
@@ -125,6 +128,9 @@ const flow: Flow = {
   version: 1,
   goal: 'purchase',
   has_draft: false,
+  exits: ['emptied'],
+  available_exits: ['leave', 'emptied'],
+  reentry: { once: false, cooldown_days: 1 },
   steps: [
     { key: 'checkout_1', delay: { hours: 1 }, class: 'transactional', offer: false, subject: 'You left something', preheader: 'P', body: 'Hi' },
     { key: 'checkout_2', delay: { days: 1, at: '10:00' }, class: 'promotional', offer: true, subject: 'Still there?', preheader: '', body: 'B' },
@@ -135,6 +141,13 @@ describe('SequenceEditorPage', () => {
   beforeEach(() => {
     vi.spyOn(api, 'getFlow').mockResolvedValue(structuredClone(flow));
     vi.spyOn(api, 'listFlowVersions').mockResolvedValue([{ version: 1, published_at: '2026-11-01T10:00:00Z' }]);
+    vi.spyOn(api, 'getDiscount').mockResolvedValue({
+      flow: 'checkout_abandonment',
+      step: 'checkout_2',
+      custom: false,
+      currency: 'EUR',
+      table: { tiers: [{ from: '0.00', to: null, kind: 'percentage', percent: 10, amount: '', minimum: '' }], expiry_hours: 48, new_customers_only: false, carts_above: null, prefix: '' },
+    });
   });
 
   it('shows the steps as a timeline and renders the preview of the edited subject (debounced)', async () => {

@@ -1,7 +1,19 @@
 import { describe, expect, it } from 'vitest';
 
 import type { Flow } from './api';
-import { delayKind, stepError, stepsWithErrors, switchDelay, toggleWeekday, updateStep, withoutStepErrors } from './flowEdit';
+import {
+  DEFAULT_COOLDOWN_DAYS,
+  delayKind,
+  reentryMode,
+  stepError,
+  stepsWithErrors,
+  switchDelay,
+  toggleExit,
+  toggleWeekday,
+  updateStep,
+  withoutStepErrors,
+  withReentryMode,
+} from './flowEdit';
 import { insertAt, tag } from './liquid';
 
 describe('insertAt', () => {
@@ -52,5 +64,28 @@ describe('422 field errors', () => {
   it('updates one step only', () => {
     const f = { key: 'k', steps: [{ subject: 'a' }, { subject: 'b' }] } as unknown as Flow;
     expect(updateStep(f, 1, { subject: 'c' }).steps.map((s) => s.subject)).toEqual(['a', 'c']);
+  });
+});
+
+describe('exit and re-entry rules', () => {
+  const flow: Flow = {
+    key: 'cart_abandonment', name: 'Cart abandonment', enabled: true, version: 1, goal: 'purchase', has_draft: false, steps: [],
+    exits: ['emptied'], available_exits: ['leave', 'emptied'], reentry: { once: false, cooldown_days: 1 },
+  };
+  it('reads the re-entry mode', () => {
+    expect(reentryMode({ once: true, cooldown_days: 0 })).toBe('once');
+    expect(reentryMode({ once: false, cooldown_days: 7 })).toBe('cooldown');
+    expect(reentryMode({ once: false, cooldown_days: 0 })).toBe('any');
+  });
+  it('switches the mode, keeping a cool-down already set and never sending once with one', () => {
+    expect(withReentryMode({ once: false, cooldown_days: 7 }, 'once')).toEqual({ once: true, cooldown_days: 0 });
+    expect(withReentryMode({ once: true, cooldown_days: 0 }, 'cooldown')).toEqual({ once: false, cooldown_days: DEFAULT_COOLDOWN_DAYS });
+    expect(withReentryMode({ once: false, cooldown_days: 7 }, 'cooldown')).toEqual({ once: false, cooldown_days: 7 });
+    expect(withReentryMode({ once: false, cooldown_days: 7 }, 'any')).toEqual({ once: false, cooldown_days: 0 });
+  });
+  it('toggles an exit in the order the flow offers them', () => {
+    expect(toggleExit(flow, 'leave', true).exits).toEqual(['leave', 'emptied']);
+    expect(toggleExit(toggleExit(flow, 'leave', true), 'leave', false).exits).toEqual(['emptied']);
+    expect(toggleExit(flow, 'emptied', true).exits).toEqual(['emptied']);
   });
 });

@@ -1,5 +1,5 @@
 // Pure helpers of the sequence editor, kept apart so they are unit-tested.
-import type { Delay, Flow, Step, Weekday } from './api';
+import type { Delay, Flow, FlowExit, Reentry, Step, Weekday } from './api';
 
 export type DelayKind = 'hours' | 'days' | 'usable_life';
 
@@ -66,3 +66,41 @@ export function withoutStepErrors(fields: Record<string, string>, i: number, fie
 
 /** Monday first, as European merchants read a week. */
 export const WEEKDAYS: readonly Weekday[] = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
+
+/** How a flow lets shoppers in again: any time, once ever, or after a cool-down. */
+export type ReentryMode = 'any' | 'once' | 'cooldown';
+
+export function reentryMode(r: Reentry): ReentryMode {
+  if (r.once) return 'once';
+  return r.cooldown_days > 0 ? 'cooldown' : 'any';
+}
+
+/** DEFAULT_COOLDOWN_DAYS is the cool-down a merchant starts from when choosing one. */
+export const DEFAULT_COOLDOWN_DAYS = 30;
+
+/** withReentryMode switches the rule, keeping a cool-down already set. */
+export function withReentryMode(r: Reentry, mode: ReentryMode): Reentry {
+  switch (mode) {
+    case 'once':
+      return { once: true, cooldown_days: 0 };
+    case 'cooldown':
+      return { once: false, cooldown_days: r.cooldown_days > 0 ? r.cooldown_days : DEFAULT_COOLDOWN_DAYS };
+    default:
+      return { once: false, cooldown_days: 0 };
+  }
+}
+
+/** toggleExit turns an exit on or off, keeping the order the flow offers them in. */
+export function toggleExit(f: Flow, exit: FlowExit, on: boolean): Flow {
+  const set = new Set(f.exits);
+  if (on) set.add(exit);
+  else set.delete(exit);
+  const order = [...f.available_exits, ...f.exits.filter((x) => !f.available_exits.includes(x))];
+  return { ...f, exits: order.filter((x) => set.has(x)) };
+}
+
+/**
+ * ALWAYS_ON_EXITS cannot be turned off where they apply: the engine always
+ * ends a cart or checkout sequence when the cart is emptied.
+ */
+export const ALWAYS_ON_EXITS: readonly FlowExit[] = ['emptied'];

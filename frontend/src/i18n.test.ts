@@ -75,3 +75,16 @@ describe('t and formats', () => {
     expect(makeI18n('en').number(Number.NaN)).toBe('0');
   });
 });
+
+describe('flowName', () => {
+  it('translates the default names by flow key', () => {
+    expect(makeI18n('fr').flowName('cart_abandonment', 'Cart abandonment')).toBe('Panier abandonné');
+    expect(makeI18n('fr').flowName('post_quiz')).toBe('Bienvenue après le quiz');
+    expect(makeI18n('en').flowName('reengagement', 'Re-engagement')).toBe('Re-engagement');
+  });
+  it('keeps a name the merchant chose, and an unknown flow as it is', () => {
+    expect(makeI18n('fr').flowName('welcome', 'Bonjour les nouveaux')).toBe('Bonjour les nouveaux');
+    expect(makeI18n('fr').flowName('custom_flow', 'Mine')).toBe('Mine');
+    expect(makeI18n('fr').flowName('custom_flow')).toBe('custom_flow');
+  });
+});

@@ -37,6 +37,12 @@ export interface I18n {
   t: (key: MessageKey, vars?: Record<string, string | number>) => string;
   /** maybe translates a key computed at run time, or says there is none. */
   maybe: (key: string) => string | undefined;
+  /**
+   * flowName is a sequence's name in the admin's language: the translation
+   * of its key while name is the default (English) one or missing, else the
+   * name the merchant gave it.
+   */
+  flowName: (key: string, name?: string) => string;
   number: (n: number, opts?: Intl.NumberFormatOptions) => string;
   money: (n: number, currency?: string) => string;
   percent: (ratio: number) => string;
@@ -56,6 +62,12 @@ export function makeI18n(lang: Lang): I18n {
     lang,
     t: (key, vars) => format(dict[key] ?? en[key] ?? key, vars),
     maybe: (key) => (Object.prototype.hasOwnProperty.call(dict, key) ? dict[key as MessageKey] : undefined),
+    flowName: (key, name) => {
+      const k = `flow.${key}`;
+      const known = Object.prototype.hasOwnProperty.call(en, k);
+      if (!known) return name || key;
+      return !name || name === en[k as MessageKey] ? dict[k as MessageKey] : name;
+    },
     number: (n, opts) => nf(opts).format(Number.isFinite(n) ? n : 0),
     money: (n, currency) => {
       const v = Number.isFinite(n) ? n : 0;

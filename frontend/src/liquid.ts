@@ -13,6 +13,7 @@ export const LIQUID_VARIABLES = [
   'discount.expires_in_hours',
   'order.name',
   'unsubscribe_url',
+  'not_interested_url',
 ] as const;
 
 /** tag is the Liquid output tag of a variable. */

@@ -175,3 +175,41 @@ func TestStoreVersionsArePinned(t *testing.T) {
 	_, err = s.Version(ctx, shop, flow.Checkout, 9)
 	require.ErrorIs(t, err, flow.ErrNotFound)
 }
+
+func TestValidateExits(t *testing.T) {
+	fieldsOf := func(f *flow.Flow) map[string]string {
+		var ve *flow.ValidationError
+		if err := flow.Validate(f); !errors.As(err, &ve) {
+			return nil
+		}
+		out := map[string]string{}
+		for _, fe := range ve.Fields {
+			out[fe.Field] = fe.Message
+		}
+		return out
+	}
+	require.Equal(t, []flow.Exit{flow.ExitLeave, flow.ExitEmptied}, flow.ApplicableExits(flow.Default(flow.Cart)))
+	require.Equal(t, []flow.Exit{flow.ExitLeave, flow.ExitEmptied}, flow.ApplicableExits(flow.Default(flow.Checkout)))
+	require.Equal(t, []flow.Exit{flow.ExitLeave}, flow.ApplicableExits(flow.Default(flow.Browse)))
+	require.Empty(t, flow.ApplicableExits(flow.Default(flow.Welcome)))
+
+	checkout := flow.Default(flow.Checkout)
+	checkout.Exits = []flow.Exit{flow.ExitEmptied, flow.ExitLeave}
+	require.NoError(t, flow.Validate(checkout), "leave may be added to checkout abandonment")
+
+	checkout.Exits = []flow.Exit{flow.ExitLeave}
+	require.Contains(t, fieldsOf(checkout), "exits", "an emptied checkout always ends the flow")
+
+	checkout.Exits = []flow.Exit{flow.ExitEmptied, flow.ExitEmptied}
+	require.Contains(t, fieldsOf(checkout), "exits[1]")
+
+	welcome := flow.Default(flow.Welcome)
+	welcome.Exits = []flow.Exit{flow.ExitLeave}
+	require.Contains(t, fieldsOf(welcome)["exits[0]"], "does not apply")
+
+	browse := flow.Default(flow.Browse)
+	browse.Exits = []flow.Exit{flow.ExitLeave, flow.ExitEmptied}
+	require.Contains(t, fieldsOf(browse)["exits[1]"], "does not apply")
+	browse.Exits = nil
+	require.NoError(t, flow.Validate(browse), "leaving is optional")
+}

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -63,10 +64,23 @@ func Validate(f *Flow) error {
 	if f.Ladder < 0 || f.Ladder > 3 {
 		bad("ladder", "must be between 0 and 3")
 	}
+	applicable := ApplicableExits(f)
+	seenExits := map[Exit]bool{}
 	for i, x := range f.Exits {
-		if x != ExitLeave && x != ExitEmptied {
+		switch {
+		case x != ExitLeave && x != ExitEmptied:
 			bad(fmt.Sprintf("exits[%d]", i), "unknown exit %q", x)
+		case seenExits[x]:
+			bad(fmt.Sprintf("exits[%d]", i), "duplicate exit %q", x)
+		case !slices.Contains(applicable, x):
+			bad(fmt.Sprintf("exits[%d]", i), "%q does not apply to this flow", x)
 		}
+		seenExits[x] = true
+	}
+	// The engine ends a cart or checkout flow whenever its cart is emptied or
+	// its checkout deleted; the definition says so rather than pretend.
+	if slices.Contains(applicable, ExitEmptied) && !seenExits[ExitEmptied] {
+		bad("exits", "must include %q: an emptied cart or a deleted checkout always ends this flow", ExitEmptied)
 	}
 	if f.Reentry.CooldownDays < 0 || f.Reentry.CooldownDays > 3650 {
 		bad("reentry.cooldown_days", "must be between 0 and 3650")
@@ -163,4 +177,18 @@ func validDelay(d Delay) string {
 		seen[int(wd)] = true
 	}
 	return ""
+}
+
+// ApplicableExits lists the exits that make sense for a flow: a shopper can
+// leave an abandonment flow ("not interested" link), and a flow about a cart
+// or a checkout ends when it is emptied or deleted.
+func ApplicableExits(f *Flow) []Exit {
+	var out []Exit
+	if f.Ladder > 0 {
+		out = append(out, ExitLeave)
+	}
+	if f.StartsOn(CartUpdated) || f.StartsOn(CheckoutStarted) {
+		out = append(out, ExitEmptied)
+	}
+	return out
 }

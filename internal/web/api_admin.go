@@ -65,6 +65,13 @@ func AdminRoutes(api *echo.Group, deps AdminDeps) {
 	api.PUT("/flows/:key/draft", a.saveDraft)
 	api.POST("/flows/:key/publish", a.publish)
 	api.GET("/flows/:key/versions", a.versions)
+	api.GET("/flows/:key/steps/:step/discount", a.getDiscount)
+	api.PUT("/flows/:key/steps/:step/discount", a.putDiscount)
+	api.DELETE("/flows/:key/steps/:step/discount", a.deleteDiscount)
+
+	api.GET("/replenishment/products", a.listProductLives)
+	api.PUT("/replenishment/products/:id", a.putProductLife)
+	api.DELETE("/replenishment/products/:id", a.deleteProductLife)
 
 	api.POST("/preview", a.preview)
 	api.POST("/test-email", a.testEmail)

@@ -581,7 +581,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		if p == "" || p == "/*" {
 			continue
 		}
-		for _, name := range []string{"key", "id"} {
+		for _, name := range []string{"key", "id", "step"} {
 			p = strings.ReplaceAll(p, ":"+name, "{"+name+"}")
 		}
 		require.Contains(t, spec, "\n  "+p+":\n", "%s %s", r.Method, r.Path)

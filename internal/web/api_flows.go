@@ -53,19 +53,32 @@ type StepJSON struct {
 	Body      string    `json:"body"`
 }
 
+// ReentryJSON says when a shopper who went through a flow may enter it
+// again: never (once), after cooldown_days since the previous enrollment
+// started, or (both zero) as soon as they are no longer in it.
+type ReentryJSON struct {
+	Once         bool `json:"once"`
+	CooldownDays int  `json:"cooldown_days"`
+}
+
 // FlowJSON is GET /api/flows/:key and the body of PUT
 // /api/flows/:key/draft. When a draft exists it is what is shown (and
 // has_draft is true); version is always the published version in force.
-// Locale is the language of subject, preheader and body.
+// Locale is the language of subject, preheader and body. Exits are the
+// events besides the goal that end an enrollment, among available_exits
+// (the ones that make sense for this flow).
 type FlowJSON struct {
-	Key      flow.Key   `json:"key"`
-	Name     string     `json:"name"`
-	Enabled  bool       `json:"enabled"`
-	Version  int        `json:"version"`
-	Goal     flow.Goal  `json:"goal"`
-	Locale   string     `json:"locale"`
-	Steps    []StepJSON `json:"steps"`
-	HasDraft bool       `json:"has_draft"`
+	Key            flow.Key    `json:"key"`
+	Name           string      `json:"name"`
+	Enabled        bool        `json:"enabled"`
+	Version        int         `json:"version"`
+	Goal           flow.Goal   `json:"goal"`
+	Locale         string      `json:"locale"`
+	Steps          []StepJSON  `json:"steps"`
+	Exits          []flow.Exit `json:"exits"`
+	AvailableExits []flow.Exit `json:"available_exits"`
+	Reentry        ReentryJSON `json:"reentry"`
+	HasDraft       bool        `json:"has_draft"`
 }
 
 // flowKey reads :key; an unknown flow is a 404.
@@ -220,7 +233,9 @@ func (a *admin) requestLocale(c echo.Context, shopID int64, given string) (strin
 
 func (st *editorState) json(locale string) FlowJSON {
 	out := FlowJSON{Key: st.def.Key, Name: st.def.Name, Enabled: st.enabled, Version: st.published.Version, Goal: st.def.Goal,
-		Locale: locale, HasDraft: st.hasDraft, Steps: []StepJSON{}}
+		Locale: locale, HasDraft: st.hasDraft, Steps: []StepJSON{},
+		Exits: append([]flow.Exit{}, st.def.Exits...), AvailableExits: append([]flow.Exit{}, flow.ApplicableExits(&st.def)...),
+		Reentry: ReentryJSON{Once: st.def.Reentry.Once, CooldownDays: st.def.Reentry.CooldownDays}}
 	for _, b := range st.def.Branches {
 		for _, s := range b.Steps {
 			sj := StepJSON{Key: s.Key, Branch: b.Key, Delay: delayJSON(s.Delay), Class: string(s.Class), Offer: s.Offer}
@@ -310,20 +325,26 @@ func (a *admin) getFlow(c echo.Context) error {
 }
 
 // DraftJSON is the body of PUT /api/flows/:key/draft: FlowJSON's editable
-// part. Name and goal keep their value when empty; locale defaults to the
-// shop's language.
+// part. Name and goal keep their value when empty, exits and reentry when
+// absent; locale defaults to the shop's language.
 type DraftJSON struct {
-	Key      flow.Key   `json:"key,omitempty"`
-	Name     string     `json:"name,omitempty"`
-	Enabled  *bool      `json:"enabled,omitempty"`   // ignored: POST /enabled switches a flow
-	Version  *int       `json:"version,omitempty"`   // ignored
-	HasDraft *bool      `json:"has_draft,omitempty"` // ignored
-	Goal     flow.Goal  `json:"goal,omitempty"`
-	Locale   string     `json:"locale,omitempty"`
-	Steps    []StepJSON `json:"steps"`
+	Key            flow.Key     `json:"key,omitempty"`
+	Name           string       `json:"name,omitempty"`
+	Enabled        *bool        `json:"enabled,omitempty"`         // ignored: POST /enabled switches a flow
+	Version        *int         `json:"version,omitempty"`         // ignored
+	HasDraft       *bool        `json:"has_draft,omitempty"`       // ignored
+	AvailableExits []flow.Exit  `json:"available_exits,omitempty"` // ignored
+	Goal           flow.Goal    `json:"goal,omitempty"`
+	Locale         string       `json:"locale,omitempty"`
+	Steps          []StepJSON   `json:"steps"`
+	Exits          *[]flow.Exit `json:"exits,omitempty"`
+	Reentry        *ReentryJSON `json:"reentry,omitempty"`
 }
 
-var validatePathRE = regexp.MustCompile(`^branches\[(\d+)\]\.steps\[(\d+)\](.*)$`)
+var (
+	validatePathRE = regexp.MustCompile(`^branches\[(\d+)\]\.steps\[(\d+)\](.*)$`)
+	exitPathRE     = regexp.MustCompile(`^exits\[(\d+)\]$`)
+)
 
 // saveDraft answers PUT /api/flows/:key/draft: the definition is checked
 // by flow.Validate and every step's content is compiled (Liquid errors with
@@ -360,6 +381,12 @@ func (a *admin) saveDraft(c echo.Context) error {
 	}
 	if in.Goal != "" {
 		def.Goal = in.Goal
+	}
+	if in.Exits != nil {
+		def.Exits = append([]flow.Exit{}, *in.Exits...)
+	}
+	if r := in.Reentry; r != nil {
+		def.Reentry = flow.Reentry{Once: r.Once, CooldownDays: r.CooldownDays}
 	}
 	if len(in.Steps) == 0 {
 		bad["steps"] = "at least one step is required"
@@ -450,6 +477,8 @@ func (a *admin) saveDraft(c echo.Context) error {
 				b, _ := strconv.Atoi(m[1])
 				si, _ := strconv.Atoi(m[2])
 				field = "steps." + strconv.Itoa(flat[pos{b, si}]) + m[3]
+			} else if m := exitPathRE.FindStringSubmatch(field); m != nil {
+				field = "exits." + m[1]
 			} else if strings.HasPrefix(field, "branches[") {
 				if b, err := strconv.Atoi(field[len("branches["):strings.Index(field, "]")]); err == nil && b < len(oldBranches) {
 					field = "steps"

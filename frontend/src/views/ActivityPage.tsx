@@ -45,7 +45,7 @@ export function ActivityList({ items, showEmail = true }: { items: ActivityItem[
                 </Text>
               </InlineStack>
               <Text as="p" variant="bodySm">
-                {i.t('activity.where', { flow: a.flow, step: a.step })}
+                {i.t('activity.where', { flow: i.flowName(a.flow), step: a.step })}
                 {a.reason ? ` — ${a.reason}` : ''}
               </Text>
             </BlockStack>

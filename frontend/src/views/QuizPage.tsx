@@ -4,9 +4,11 @@
 import { useEffect, useState } from 'react';
 import { Badge, Banner, BlockStack, Box, Button, Card, Divider, FormLayout, InlineStack, Page, Select, Text, TextField } from '@shopify/polaris';
 
-import { api, ApiError, type QuizDefinition, type QuizProduct, type QuizSegmentStats, type QuizState } from '../api';
-import { AsyncView, ErrorBanner, LoadingCard, messageOf, useAsync } from '../components/async';
+import { api, type QuizDefinition, type QuizProduct, type QuizSegmentStats, type QuizState } from '../api';
+import { AsyncView, ErrorBanner, LoadingCard, useAsync } from '../components/async';
+import { NoticeBanner } from '../components/NoticeBanner';
 import { useI18n } from '../i18n';
+import { useSaveForm } from '../useSaveForm';
 
 export function QuizPage() {
   const { t } = useI18n();
@@ -30,58 +32,29 @@ export function nextId(prefix: string, taken: string[]): string {
 export function QuizEditor({ initial }: { initial: QuizState }) {
   const { t } = useI18n();
   const [saved, setSaved] = useState(initial.saved);
-  const [d, setD] = useState<QuizDefinition>(initial.definition);
-  const [fields, setFields] = useState<Record<string, string>>({});
-  const [notice, setNotice] = useState<{ tone: 'success' | 'critical'; text: string } | null>(null);
-  const [saving, setSaving] = useState(false);
-  const [dirty, setDirty] = useState(!initial.saved);
   const [statsKey, setStatsKey] = useState(0);
+  const form = useSaveForm<QuizDefinition>(initial.definition, {
+    save: async (def) => {
+      const res = await api.saveQuiz(def);
+      setSaved(true);
+      setStatsKey((k) => k + 1);
+      return res.definition;
+    },
+    savedText: t('quiz.saved'),
+    invalidText: t('quiz.invalid'),
+    genericText: t('error.generic'),
+    initiallyDirty: !initial.saved,
+  });
+  const { value: d, update, fields, notice, setNotice, saving, dirty, save } = form;
 
-  useEffect(() => {
-    setD(initial.definition);
-    setSaved(initial.saved);
-  }, [initial]);
+  useEffect(() => setSaved(initial.saved), [initial]);
 
-  /** update changes the definition and clears the errors under path ("" clears them all: the indexes moved). */
-  function update(fn: (d: QuizDefinition) => QuizDefinition, path = '') {
-    setD(fn);
-    setDirty(true);
-    setFields((f) => {
-      if (path === '') return {};
-      const next = { ...f };
-      for (const k of Object.keys(next)) if (k === path || k.startsWith(path + '.') || k.startsWith(path + '[')) delete next[k];
-      return next;
-    });
-  }
   const setQ = (qi: number, fn: (q: QuizDefinition['questions'][number]) => QuizDefinition['questions'][number], path = '') =>
     update((x) => ({ ...x, questions: x.questions.map((q, i) => (i === qi ? fn(q) : q)) }), path);
   const setS = (si: number, fn: (s: QuizDefinition['segments'][number]) => QuizDefinition['segments'][number], path = '') =>
     update((x) => ({ ...x, segments: x.segments.map((s, i) => (i === si ? fn(s) : s)) }), path);
   const setP = (si: number, pi: number, patch: Partial<QuizProduct>, path: string) =>
     setS(si, (s) => ({ ...s, products: s.products.map((p, j) => (j === pi ? { ...p, ...patch } : p)) }), path);
-
-  async function save() {
-    setSaving(true);
-    setNotice(null);
-    try {
-      const res = await api.saveQuiz(d);
-      setD(res.definition);
-      setSaved(true);
-      setFields({});
-      setDirty(false);
-      setNotice({ tone: 'success', text: t('quiz.saved') });
-      setStatsKey((k) => k + 1);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 422) {
-        setFields(err.fields);
-        setNotice({ tone: 'critical', text: Object.keys(err.fields).length > 0 ? t('quiz.invalid') : err.message });
-      } else {
-        setNotice({ tone: 'critical', text: messageOf(err, t('error.generic')) });
-      }
-    } finally {
-      setSaving(false);
-    }
-  }
 
   const err = (k: string): string | undefined => fields[k];
   const segmentOptions = [
@@ -97,19 +70,14 @@ export function QuizEditor({ initial }: { initial: QuizState }) {
       primaryAction={{ content: t('action.save'), onAction: save, loading: saving, disabled: !dirty }}
     >
       <form
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           void save();
         }}
       >
         <BlockStack gap="400">
-          {notice && (
-            <div role={notice.tone === 'critical' ? 'alert' : 'status'}>
-              <Banner tone={notice.tone} onDismiss={() => setNotice(null)}>
-                <p>{notice.text}</p>
-              </Banner>
-            </div>
-          )}
+          {notice && <NoticeBanner notice={notice} onDismiss={() => setNotice(null)} />}
           {!saved && (
             <Banner tone="info" title={t('quiz.starter')}>
               <p>{t('quiz.starterHelp')}</p>

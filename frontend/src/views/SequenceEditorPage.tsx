@@ -1,7 +1,6 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import {
   Badge,
-  Banner,
   BlockStack,
   Box,
   Button,
@@ -22,9 +21,13 @@ import {
 import { api, ApiError, type Delay, type Flow, type Locale, type Preview, type Step } from '../api';
 import { AsyncView, ErrorBanner, messageOf, useAsync } from '../components/async';
 import { PreviewFrame } from '../components/PreviewFrame';
+import { DiscountTiersCard } from '../components/DiscountTiersCard';
+import { NoticeBanner, type Notice } from '../components/NoticeBanner';
+import { FlowRulesCard } from '../components/FlowRulesCard';
 import { delayKind, stepError, stepsWithErrors, switchDelay, toggleWeekday, updateStep, WEEKDAYS, withoutStepErrors } from '../flowEdit';
 import { useI18n, type I18n } from '../i18n';
 import { insertAt, LIQUID_VARIABLES, tag } from '../liquid';
+import { withoutErrorsUnder } from '../useSaveForm';
 import { navigate } from '../router';
 
 const PREVIEW_DEBOUNCE_MS = 400;
@@ -51,7 +54,7 @@ export function delaySummary(d: Delay, i: I18n): string {
   return d.at ? `${base} ${i.t('delay.atTime', { at: d.at })}` : base;
 }
 
-type Notice = { tone: 'success' | 'critical' | 'info'; text: string; list?: string[] } | null;
+type EditorNotice = (Notice & { list?: string[] }) | null;
 
 function Editor({ initial }: { initial: Flow }) {
   const i18n = useI18n();
@@ -60,7 +63,7 @@ function Editor({ initial }: { initial: Flow }) {
   const [dirty, setDirty] = useState(false);
   const [selected, setSelected] = useState(0);
   const [fields, setFields] = useState<Record<string, string>>({});
-  const [notice, setNotice] = useState<Notice>(null);
+  const [notice, setNotice] = useState<EditorNotice>(null);
   const [saving, setSaving] = useState(false);
   const [publishOpen, setPublishOpen] = useState(false);
   const [versionsKey, setVersionsKey] = useState(0);
@@ -76,6 +79,11 @@ function Editor({ initial }: { initial: Flow }) {
     },
     [],
   );
+  const changeRules = useCallback((fn: (f: Flow) => Flow, path: string) => {
+    setFlow(fn);
+    setFields((fs) => withoutErrorsUnder(fs, path));
+    setDirty(true);
+  }, []);
 
   async function saveDraft(): Promise<boolean> {
     setSaving(true);
@@ -92,8 +100,9 @@ function Editor({ initial }: { initial: Flow }) {
         setFields(err.fields);
         const bad = [...stepsWithErrors(err.fields)];
         if (bad.length > 0 && !bad.includes(selected)) setSelected(bad[0]);
+        // Errors of steps, exits and re-entry show next to their fields.
         const other = Object.entries(err.fields)
-          .filter(([k]) => !k.startsWith('steps.'))
+          .filter(([k]) => !/^(steps|exits|reentry)(\.|$)/.test(k))
           .map(([k, m]) => `${k}: ${m}`);
         setNotice({ tone: 'critical', text: t('editor.invalid'), list: other });
       } else {
@@ -133,7 +142,7 @@ function Editor({ initial }: { initial: Flow }) {
 
   return (
     <Page
-      title={flow.name}
+      title={i18n.flowName(flow.key, flow.name)}
       backAction={{ content: t('sequences.title'), onAction: () => navigate('/sequences') }}
       titleMetadata={
         <InlineStack gap="100">
@@ -147,18 +156,15 @@ function Editor({ initial }: { initial: Flow }) {
     >
       <BlockStack gap="400">
         {notice && (
-          <div role={notice.tone === 'critical' ? 'alert' : 'status'}>
-            <Banner tone={notice.tone} onDismiss={() => setNotice(null)}>
-              <p>{notice.text}</p>
-              {notice.list && notice.list.length > 0 && (
-                <ul>
-                  {notice.list.map((x) => (
-                    <li key={x}>{x}</li>
-                  ))}
-                </ul>
-              )}
-            </Banner>
-          </div>
+          <NoticeBanner notice={notice} onDismiss={() => setNotice(null)}>
+            {notice.list && notice.list.length > 0 && (
+              <ul>
+                {notice.list.map((x) => (
+                  <li key={x}>{x}</li>
+                ))}
+              </ul>
+            )}
+          </NoticeBanner>
         )}
         <Layout>
           <Layout.Section variant="oneThird">
@@ -198,11 +204,12 @@ function Editor({ initial }: { initial: Flow }) {
                   )}
                   {flow.goal && (
                     <Text as="p" tone="subdued" variant="bodySm">
-                      {t('editor.goal', { goal: flow.goal })}
+                      {t('editor.goal', { goal: i18n.maybe(`goal.${flow.goal}`) ?? flow.goal })}
                     </Text>
                   )}
                 </BlockStack>
               </Card>
+              <FlowRulesCard flow={flow} fields={fields} onChange={changeRules} />
               <VersionHistory flowKey={flow.key} refreshKey={versionsKey} />
             </BlockStack>
           </Layout.Section>
@@ -210,6 +217,7 @@ function Editor({ initial }: { initial: Flow }) {
             {step ? (
               <BlockStack gap="400">
                 <StepForm index={selected} step={step} fields={fields} onChange={change} />
+                {step.offer && <DiscountTiersCard flowKey={flow.key} stepKey={step.key} />}
                 <PreviewPanel flowKey={flow.key} flowLocale={flow.locale} step={step} onErrors={(e) => setFields((fs) => ({ ...fs, ...prefixStep(e, selected) }))} />
                 <TestEmailCard flowKey={flow.key} locale={flow.locale === 'fr' ? 'fr' : flow.locale === 'en' ? 'en' : undefined} step={step} />
               </BlockStack>

@@ -8,7 +8,7 @@ import { useI18n } from '../i18n';
 import { AppLink } from '../router';
 
 export function SequencesPage() {
-  const { t } = useI18n();
+  const { t, flowName } = useI18n();
   const [state, reload, setFlows] = useAsync(() => api.listFlows(), []);
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -46,7 +46,7 @@ export function SequencesPage() {
                             <InlineStack gap="200" blockAlign="center">
                               <Text as="h2" variant="headingSm">
                                 <AppLink url={`/sequences/${encodeURIComponent(f.key)}`} className="relance-link">
-                                  {f.name}
+                                  {flowName(f.key, f.name)}
                                 </AppLink>
                               </Text>
                               <Badge tone={f.enabled ? 'success' : undefined}>
@@ -63,7 +63,7 @@ export function SequencesPage() {
                           <Switch
                             checked={f.enabled}
                             disabled={busy === f.key}
-                            label={t('sequences.toggle', { name: f.name })}
+                            label={t('sequences.toggle', { name: flowName(f.key, f.name) })}
                             onChange={(next) => toggle(flows, f, next)}
                           />
                         </InlineStack>

@@ -1,10 +1,13 @@
-import { useEffect, useState, type ReactNode } from 'react';
-import { Banner, BlockStack, Box, Card, Checkbox, FormLayout, InlineStack, Page, Select, Text, TextField } from '@shopify/polaris';
+import type { ReactNode } from 'react';
+import { BlockStack, Box, Card, Checkbox, FormLayout, InlineStack, Page, Select, Text, TextField } from '@shopify/polaris';
 
-import { api, ApiError, type Settings } from '../api';
-import { AsyncView, messageOf, useAsync } from '../components/async';
+import { api, type Settings } from '../api';
+import { AsyncView, useAsync } from '../components/async';
+import { ProductLifeCard } from '../components/ProductLifeCard';
 import { SendingDomainCard } from '../components/SendingDomainCard';
+import { NoticeBanner } from '../components/NoticeBanner';
 import { useI18n } from '../i18n';
+import { errorUnder, useSaveForm } from '../useSaveForm';
 
 export function SettingsPage() {
   const { t } = useI18n();
@@ -34,45 +37,21 @@ const TIMEZONES: string[] = (() => {
 
 type NumberField = 'frequency_cap_hours' | 'replenishment_days' | 'disengaged_days' | 'dormant_days';
 
-/** SettingsForm edits the settings; children (the sending-domain card) follow the form, outside it. */
+/** SettingsForm edits the settings; the per-product replenishment overrides and children (the sending-domain card) follow the form, outside it. */
 export function SettingsForm({ initial, children }: { initial: Settings; children?: ReactNode }) {
   const { t } = useI18n();
-  const [s, setS] = useState<Settings>(initial);
-  const [fields, setFields] = useState<Record<string, string>>({});
-  const [notice, setNotice] = useState<{ tone: 'success' | 'critical'; text: string } | null>(null);
-  const [saving, setSaving] = useState(false);
-  const [dirty, setDirty] = useState(false);
-
-  useEffect(() => setS(initial), [initial]);
+  const { value: s, update, fields, notice, setNotice, saving, dirty, save } = useSaveForm<Settings>(initial, {
+    save: (v) => api.saveSettings(v),
+    savedText: t('settings.saved'),
+    invalidText: t('editor.invalid'),
+    genericText: t('error.generic'),
+  });
 
   function set<K extends keyof Settings>(k: K, v: Settings[K], errKey: string = k) {
-    setS((x) => ({ ...x, [k]: v }));
-    setDirty(true);
-    setFields((f) => {
-      const next = { ...f };
-      for (const key of Object.keys(next)) if (key === errKey || key.startsWith(errKey + '.')) delete next[key];
-      return next;
-    });
+    update((x) => ({ ...x, [k]: v }), errKey);
   }
 
-  async function save() {
-    setSaving(true);
-    setNotice(null);
-    try {
-      const saved = await api.saveSettings(s);
-      if (saved && typeof saved === 'object') setS(saved);
-      setFields({});
-      setDirty(false);
-      setNotice({ tone: 'success', text: t('settings.saved') });
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 422) setFields(err.fields);
-      setNotice({ tone: 'critical', text: messageOf(err, t('error.generic')) });
-    } finally {
-      setSaving(false);
-    }
-  }
-
-  const err = (k: string) => fields[k] ?? Object.entries(fields).find(([f]) => f.startsWith(k + '.'))?.[1];
+  const err = (k: string) => errorUnder(fields, k);
   const num = (k: NumberField, label: string, help?: string) => (
     <TextField
       label={label}
@@ -94,19 +73,14 @@ export function SettingsForm({ initial, children }: { initial: Settings; childre
       primaryAction={{ content: t('action.save'), onAction: save, loading: saving, disabled: !dirty }}
     >
       <form
+        noValidate
         onSubmit={(e) => {
           e.preventDefault();
           void save();
         }}
       >
         <BlockStack gap="400">
-          {notice && (
-            <div role={notice.tone === 'critical' ? 'alert' : 'status'}>
-              <Banner tone={notice.tone} onDismiss={() => setNotice(null)}>
-                <p>{notice.text}</p>
-              </Banner>
-            </div>
-          )}
+          {notice && <NoticeBanner notice={notice} onDismiss={() => setNotice(null)} />}
           <Card>
             <FormLayout>
               <Text as="h2" variant="headingMd">
@@ -181,6 +155,9 @@ export function SettingsForm({ initial, children }: { initial: Settings; childre
           </InlineStack>
         </BlockStack>
       </form>
+      <Box paddingBlockStart="400">
+        <ProductLifeCard defaultDays={s.replenishment_days} />
+      </Box>
       {children && <Box paddingBlockStart="400">{children}</Box>}
     </Page>
   );

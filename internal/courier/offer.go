@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/relance/relance/internal/discount"
 	"github.com/relance/relance/internal/journey"
@@ -55,12 +56,19 @@ func (c *Courier) offer(ctx context.Context, m journey.Message, sh shopRow, d *m
 	case code == nil:
 		return nil, nil
 	}
-	out := &mail.Discount{Code: code.Code, Kind: string(code.Kind), Percent: float64(code.Percent), EndsAt: code.EndsAt}
-	if !code.Amount.IsZero() {
-		out.Amount = mail.Money{Amount: code.Amount.String(), Currency: code.Currency}
+	tier := discount.Tier{Kind: code.Kind, Percent: code.Percent, Amount: code.Amount, Minimum: code.Minimum}
+	return MailDiscount(code.Code, tier, code.Currency, code.EndsAt), nil
+}
+
+// MailDiscount is what an email shows of a code giving tier's offer: the
+// real send and the admin's preview (a stand-in code) both use it.
+func MailDiscount(code string, tier discount.Tier, currency string, endsAt time.Time) *mail.Discount {
+	out := &mail.Discount{Code: code, Kind: string(tier.Kind), Percent: float64(tier.Percent), EndsAt: endsAt}
+	if !tier.Amount.IsZero() {
+		out.Amount = mail.Money{Amount: tier.Amount.String(), Currency: currency}
 	}
-	if !code.Minimum.IsZero() {
-		out.Minimum = mail.Money{Amount: code.Minimum.String(), Currency: code.Currency}
+	if !tier.Minimum.IsZero() {
+		out.Minimum = mail.Money{Amount: tier.Minimum.String(), Currency: currency}
 	}
-	return out, nil
+	return out
 }

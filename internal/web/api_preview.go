@@ -11,6 +11,7 @@ import (
 
 	"github.com/relance/relance/internal/contact"
 	"github.com/relance/relance/internal/courier"
+	"github.com/relance/relance/internal/discount"
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/mail"
 	"github.com/relance/relance/internal/shop"
@@ -98,6 +99,9 @@ func (a *admin) render(c echo.Context, s *shop.Shop, in *PreviewRequest) (r *mai
 		// (cart, order, products) stays the sample's until issue 6 links
 		// contacts to their latest activity for previews.
 		data.Customer = mail.Customer{FirstName: who.FirstName, LastName: who.LastName, Email: who.EmailAddress(), Locale: who.Locale}
+	}
+	if data.Discount, err = a.previewDiscount(c, s, in, who, data); err != nil {
+		return nil, ss, false, err
 	}
 	r, err = compiled.Render(data)
 	if err != nil {
@@ -189,4 +193,43 @@ func (a *admin) testEmail(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, TestEmailResult{ID: id})
+}
+
+// previewDiscount is the offer the previewed step would carry for the sample
+// cart: the tier the merchant's table chooses (none when no tier applies or
+// the step has no offer, as a real send), under a stand-in code.
+func (a *admin) previewDiscount(c echo.Context, s *shop.Shop, in *PreviewRequest, who *contact.Contact, data *mail.Data) (*mail.Discount, error) {
+	if a.Discounts == nil {
+		return data.Discount, nil
+	}
+	st, err := a.editorState(c, s.ID, in.Flow)
+	if err != nil {
+		return nil, err
+	}
+	offer := false
+	for _, b := range st.def.Branches {
+		for _, x := range b.Steps {
+			offer = offer || (x.Key == in.Step && x.Offer)
+		}
+	}
+	if !offer {
+		return nil, nil
+	}
+	t, _, err := a.Discounts.GetTable(c.Request().Context(), s.ID, string(in.Flow), in.Step)
+	if err != nil {
+		return nil, err
+	}
+	cart, err := discount.ParseAmount(data.Total.Amount)
+	if err != nil {
+		return nil, fmt.Errorf("web: sample cart value %q: %w", data.Total.Amount, err)
+	}
+	tier := t.Choose(cart, discount.Facts{NewCustomer: who == nil || who.OrdersCount == 0})
+	if tier == nil {
+		return nil, nil
+	}
+	prefix := t.Prefix
+	if prefix == "" {
+		prefix = discount.DefaultPrefix
+	}
+	return courier.MailDiscount(prefix+"-PREVIEW", *tier, s.Currency, data.Now.Add(t.Expiry())), nil
 }

@@ -39,3 +39,38 @@ VALUES (?, 'mail.beta.test', 'rd-beta', 'verified')`, env.shopB.ID).Error)
 	require.Equal(t, "Claire from Maison Alpha <hello@mail.alpha.test>", send("en"))
 	require.Equal(t, "Claire de Maison Alpha <hello@mail.alpha.test>", send("fr"))
 }
+
+// The preview of an offer step shows the tier the merchant's table gives the
+// sample cart (96.00), not a fixed sample offer; a step without an offer, or
+// a cart no tier covers, shows none, as a real send would.
+func TestPreviewShowsTheStepsDiscountTier(t *testing.T) {
+	t.Parallel()
+	env := newAdminEnv(t)
+	env.withDiscounts(t)
+	preview := func(step string) string {
+		t.Helper()
+		req := map[string]any{"flow": "cart_abandonment", "step": step, "locale": "en",
+			"subject": "Offer", "body": "<p>[{{ discount.code }}|{{ discount.value }}]</p>"}
+		code, got := env.call(t, shopA, http.MethodPost, "/api/preview", req)
+		require.Equal(t, http.StatusOK, code, "%v", got)
+		return got["text"].(string)
+	}
+	require.Contains(t, preview("reminder-3"), "[OFFER-PREVIEW|10%", "the default offer until tiers are set")
+	require.Contains(t, preview("reminder-1"), "[|]", "the first reminder carries no offer")
+
+	code, got := env.call(t, shopA, http.MethodPut, cartOffer, tiersBody(
+		map[string]any{"from": "0", "to": "50", "kind": "percentage", "percent": 5, "amount": "", "minimum": ""},
+		map[string]any{"from": "50", "to": nil, "kind": "fixed_amount", "percent": 0, "amount": "15", "minimum": ""},
+	))
+	require.Equal(t, http.StatusOK, code, "%v", got)
+	text := preview("reminder-3")
+	require.Contains(t, text, "[MERCI-PREVIEW|", "the table's prefix")
+	require.Contains(t, text, "15", "the 50+ tier for a 96.00 cart")
+	require.NotContains(t, text, "5%")
+
+	code, got = env.call(t, shopA, http.MethodPut, cartOffer, tiersBody(
+		map[string]any{"from": "200", "to": nil, "kind": "free_shipping", "percent": 0, "amount": "", "minimum": ""},
+	))
+	require.Equal(t, http.StatusOK, code, "%v", got)
+	require.Contains(t, preview("reminder-3"), "[|]", "no tier covers a 96.00 cart")
+}

@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -53,21 +54,23 @@ import (
 const benchDB = "relance_journey_bench"
 
 type config struct {
-	mode          string
-	dbURL         string
-	redisURL      string
-	redisDB       int
-	concurrency   int
-	duration      time.Duration
-	warmup        time.Duration
-	rate          int
-	window        time.Duration
-	workers       int
-	taskCheck     time.Duration
-	waiting       int
-	small         int
-	passes        int
-	triggerPrefil int
+	mode           string
+	dbURL          string
+	redisURL       string
+	redisDB        int
+	concurrency    int
+	duration       time.Duration
+	warmup         time.Duration
+	rate           int
+	window         time.Duration
+	workers        int
+	taskCheck      time.Duration
+	waiting        int
+	small          int
+	passes         int
+	triggerPrefil  int
+	triggerWaiting int
+	batch          int
 }
 
 func main() {
@@ -79,6 +82,8 @@ func main() {
 	flag.IntVar(&c.concurrency, "c", 32, "trigger: concurrent goroutines")
 	flag.DurationVar(&c.duration, "d", 20*time.Second, "trigger: measured duration of each phase")
 	flag.DurationVar(&c.warmup, "warmup", 3*time.Second, "trigger: unmeasured warm-up")
+	flag.IntVar(&c.batch, "batch", 1, "trigger: events per call (1: Engine.Trigger; more: Engine.TriggerBatch)")
+	flag.IntVar(&c.triggerWaiting, "waiting-before", 100_000, "trigger: other contacts already waiting in a flow before the run")
 	flag.IntVar(&c.triggerPrefil, "contacts", 400_000, "trigger: contacts created beforehand (must exceed what -d consumes)")
 	flag.IntVar(&c.rate, "rate", 1000, "lateness: steps falling due per second")
 	flag.DurationVar(&c.window, "window", 60*time.Second, "lateness: how long steps keep falling due")
@@ -291,12 +296,31 @@ func (b *bench) addEnrollments(ctx context.Context, from int64, n int, dueSQL st
 
 func (b *bench) trigger(ctx context.Context) error {
 	c := b.c
-	fmt.Printf("== trigger: journey.Engine.Trigger, %d goroutines, %s measured after %s warm-up\n", c.concurrency, c.duration, c.warmup)
+	api := "journey.Engine.Trigger"
+	if c.batch > 1 {
+		api = fmt.Sprintf("journey.Engine.TriggerBatch (%d events per call)", c.batch)
+	}
+	fmt.Printf("== trigger: %s, %d goroutines, %s measured after %s warm-up\n", api, c.concurrency, c.duration, c.warmup)
 	first, err := b.addContacts(ctx, c.triggerPrefil, "t")
 	if err != nil {
 		return err
 	}
+	// Production tables are never empty: other shoppers wait in flows. Without
+	// them the planner works from an empty table's statistics, which no
+	// deployment has, and autovacuum does not catch up within a run.
+	if c.triggerWaiting > 0 {
+		from, err := b.addContacts(ctx, c.triggerWaiting, "w")
+		if err != nil {
+			return err
+		}
+		if err := b.addEnrollmentsDue(ctx, from, c.triggerWaiting, `?::timestamptz + interval '1 hour' + g * interval '1 second'`, time.Now()); err != nil {
+			return err
+		}
+	}
 	if err := b.db.Exec(`VACUUM ANALYZE contacts`).Error; err != nil {
+		return err
+	}
+	if err := b.db.Exec(`VACUUM ANALYZE enrollments`).Error; err != nil {
 		return err
 	}
 	eng := b.engine(nil, 0)
@@ -312,26 +336,41 @@ func (b *bench) trigger(ctx context.Context) error {
 		go func() { time.Sleep(c.warmup); measuring.Store(true) }()
 		var measuredFrom time.Time
 		var fromOnce sync.Once
+		var cpu0 cpuSample
+		go func() { time.Sleep(c.warmup); cpu0 = b.cpu() }()
 		var wg sync.WaitGroup
 		for range c.concurrency {
 			wg.Go(func() {
 				local := make([]time.Duration, 0, 1<<14)
+				evs := make([]journey.Event, 0, c.batch)
 				for time.Now().Before(stopAt) && ctx.Err() == nil {
-					id, more := ids()
-					if !more {
+					t0 := time.Now()
+					evs = evs[:0]
+					for range c.batch {
+						id, more := ids()
+						if !more {
+							break
+						}
+						evs = append(evs, ev(id, t0))
+					}
+					if len(evs) == 0 {
 						break
 					}
-					t0 := time.Now()
-					err := eng.Trigger(ctx, ev(id, t0))
+					var err error
+					if c.batch == 1 {
+						err = eng.Trigger(ctx, evs[0])
+					} else {
+						err = eng.TriggerBatch(ctx, evs)
+					}
 					if !measuring.Load() {
 						continue
 					}
 					fromOnce.Do(func() { measuredFrom = t0 })
 					if err != nil {
-						failed.Add(1)
+						failed.Add(int64(len(evs)))
 						continue
 					}
-					ok.Add(1)
+					ok.Add(int64(len(evs)))
 					local = append(local, time.Since(t0))
 				}
 				mu.Lock()
@@ -341,8 +380,13 @@ func (b *bench) trigger(ctx context.Context) error {
 		}
 		wg.Wait()
 		elapsed := time.Since(measuredFrom)
-		fmt.Printf("  %-44s %8.0f events/s   p50 %6.2f ms   p99 %6.2f ms   (%d ok, %d failed in %.1f s)\n", name,
+		cpu := b.cpu().sub(cpu0)
+		// Latencies are per call (a whole batch with -batch).
+		fmt.Printf("  %-44s %8.0f events/s   p50 %6.2f ms   p99 %6.2f ms per call   (%d ok, %d failed in %.1f s)\n", name,
 			float64(ok.Load())/elapsed.Seconds(), ms(pct(lat, 50)), ms(pct(lat, 99)), ok.Load(), failed.Load(), elapsed.Seconds())
+		fmt.Printf("  %-44s CPU per event: bench %.0f µs + PostgreSQL %.0f µs = %.0f µs (→ %.0f events/s on 2 idle cores)\n", "",
+			cpu.per(cpu.self, ok.Load()), cpu.per(cpu.server, ok.Load()), cpu.per(cpu.self+cpu.server, ok.Load()),
+			2/max((cpu.self+cpu.server).Seconds()/float64(max(ok.Load(), 1)), 1e-9))
 		if ok.Load() == 0 {
 			return errors.New("no event applied")
 		}
@@ -373,7 +417,7 @@ func (b *bench) trigger(ctx context.Context) error {
 	}
 	var n int64
 	b.db.Raw(`SELECT count(*) FROM enrollments`).Scan(&n)
-	fmt.Printf("  enrollments created: %d (one per contact triggered; total run %.0f s)\n", n, time.Since(start).Seconds())
+	fmt.Printf("  enrollments created: %d (one per contact triggered; total run %.0f s)\n", n-int64(c.triggerWaiting), time.Since(start).Seconds())
 	return nil
 }
 
@@ -470,6 +514,9 @@ func (b *bench) lateness(ctx context.Context) error {
 		}
 	}()
 	var peakRedis int64
+	var cpu0 cpuSample
+	cpuTimer := time.AfterFunc(time.Until(t0), func() { cpu0 = b.cpu() })
+	defer cpuTimer.Stop()
 	deadline := t0.Add(c.window + 60*time.Second)
 	fmt.Printf("  first step due in %.0f s; waiting until all %d are sent or %s\n", time.Until(t0).Seconds(), total, deadline.Format("15:04:05"))
 	for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -484,6 +531,7 @@ func (b *bench) lateness(ctx context.Context) error {
 			break
 		}
 	}
+	cpu := b.cpu().sub(cpu0)
 	cancel()
 	sender.mu.Lock()
 	late := slices.Clone(sender.late)
@@ -507,6 +555,9 @@ func (b *bench) lateness(ctx context.Context) error {
 		len(late), total, ms(pct(late, 50)), ms(pct(late, 90)), ms(pct(late, 99)), ms(pct(late, 100)), early, 100*float64(within)/float64(max(len(late), 1)))
 	fmt.Printf("  pump passes: %d, p50 %.1f ms, p99 %.1f ms, max %.1f ms, errors %d; Redis used_memory peak %.1f MB\n",
 		len(ps), ms(pct(ps, 50)), ms(pct(ps, 99)), ms(pct(ps, 100)), pumpErrs, float64(peakRedis)/1e6)
+	n := int64(len(late))
+	fmt.Printf("  CPU per step sent, from the first due time (pump and asynq included): bench %.0f µs + PostgreSQL %.0f µs = %.0f µs (→ %.0f steps/s on 2 idle cores; Redis not counted)\n",
+		cpu.per(cpu.self, n), cpu.per(cpu.server, n), cpu.per(cpu.self+cpu.server, n), 2/max((cpu.self+cpu.server).Seconds()/float64(max(n, 1)), 1e-9))
 	return nil
 }
 
@@ -649,6 +700,72 @@ func (b *bench) scale(ctx context.Context) error {
 	}
 	fmt.Printf("  (contacts, for reference: %d rows, %d bytes per contact with their indexes)\n", sz.ContactRows, sz.Contacts/max(sz.ContactRows, 1))
 	return nil
+}
+
+// ---------------------------------------------------------------- CPU
+
+// cpuSample is the CPU time used so far by this process and by the
+// PostgreSQL server (postmaster, its children, live and reaped): a cost per
+// event that does not depend on how busy the shared machine is.
+type cpuSample struct{ self, server time.Duration }
+
+func (a cpuSample) sub(b cpuSample) cpuSample { return cpuSample{a.self - b.self, a.server - b.server} }
+
+func (a cpuSample) per(d time.Duration, n int64) float64 {
+	return float64(d) / float64(time.Microsecond) / float64(max(n, 1))
+}
+
+func (b *bench) cpu() cpuSample {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	self := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var backend int
+	if err := b.db.Raw(`SELECT pg_backend_pid()`).Scan(&backend).Error; err != nil {
+		return cpuSample{self: self}
+	}
+	postmaster := procStat(backend)
+	if postmaster == nil {
+		return cpuSample{self: self}
+	}
+	ppid := postmaster[1]
+	pm := procStat(int(ppid))
+	if pm == nil {
+		return cpuSample{self: self}
+	}
+	ticks := pm[11] + pm[12] + pm[13] + pm[14] // utime stime cutime cstime
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st := procStat(pid); st != nil && st[1] == ppid && pid != int(ppid) {
+			ticks += st[11] + st[12]
+		}
+	}
+	return cpuSample{self: self, server: time.Duration(ticks) * time.Second / 100} // USER_HZ
+}
+
+// procStat returns the numeric fields of /proc/pid/stat after the command
+// name, indexed so that [1] is the parent pid and [11], [12] utime, stime.
+func procStat(pid int) []int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil
+	}
+	i := strings.LastIndexByte(string(raw), ')')
+	if i < 0 {
+		return nil
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	out := make([]int64, len(f))
+	for j, v := range f {
+		out[j], _ = strconv.ParseInt(v, 10, 64)
+	}
+	if len(out) < 15 {
+		return nil
+	}
+	return out
 }
 
 // ---------------------------------------------------------------- stats

@@ -2,10 +2,13 @@ package journey
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/relance/relance/internal/flow"
 )
@@ -16,21 +19,116 @@ const ShopZoneSQL = `coalesce(nullif(ss.timezone, ''), s.timezone)`
 
 // MoveToVersion re-pins every active enrollment of a flow to version (after
 // a publish, when the merchant chose to move waiting shoppers). Each keeps
-// its branch and step index; one whose branch or step no longer exists in
-// the new version exits with ReasonFlowChanged at its next run. It returns
-// how many moved.
+// its branch and step index, and its next step is re-timed by the new
+// version's delay, counted from when the previous step ran (from the
+// trigger for the first step; now when that time is past). One whose branch
+// or step no longer exists in the new version exits at once with
+// ReasonFlowChanged, so no task waits for a step that is gone. It returns
+// how many moved or exited. Pages of enrollments are moved in separate
+// transactions; a retry after an error moves what is left.
 func (e *Engine) MoveToVersion(ctx context.Context, shopID int64, key flow.Key, version int) (int64, error) {
 	f, err := e.flows.Version(ctx, shopID, key, version)
 	if err != nil {
 		return 0, err
 	}
-	res := e.db.WithContext(ctx).Exec(`UPDATE enrollments SET flow_version = ?, goal_purchase = ?, ladder = ?, updated_at = now()
-		WHERE shop_id = ? AND flow_key = ? AND status = 'active' AND flow_version <> ?`,
-		version, f.Goal == flow.GoalPurchase, f.Ladder, shopID, key, version)
-	if res.Error != nil {
-		return 0, fmt.Errorf("journey: move %s enrollments of shop %d to v%d: %w", key, shopID, version, res.Error)
+	loc, err := e.shopZone(e.db.WithContext(ctx), shopID)
+	if err != nil {
+		return 0, err
 	}
-	return res.RowsAffected, nil
+	var moved, after int64
+	for {
+		n, last, err := e.movePage(ctx, shopID, f, loc, after)
+		moved += n
+		if err != nil {
+			return moved, fmt.Errorf("journey: move %s enrollments of shop %d to v%d: %w", key, shopID, version, err)
+		}
+		if last == 0 {
+			return moved, nil
+		}
+		after = last
+	}
+}
+
+// movePage moves the next page of enrollments after id after; last is the
+// page's last id (0 when none was left).
+func (e *Engine) movePage(ctx context.Context, shopID int64, f *flow.Flow, loc *time.Location, after int64) (moved, last int64, err error) {
+	err = e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var ens []Enrollment
+		if err := tx.Raw(`SELECT * FROM enrollments WHERE shop_id = ? AND flow_key = ? AND status = ? AND flow_version <> ? AND id > ?
+			ORDER BY id LIMIT ? FOR NO KEY UPDATE`, shopID, f.Key, StatusActive, f.Version, after, pumpBatch).Scan(&ens).Error; err != nil {
+			return fmt.Errorf("read enrollments: %w", err)
+		}
+		if len(ens) == 0 {
+			return nil
+		}
+		last = ens[len(ens)-1].ID
+		ids := make([]int64, len(ens))
+		for i, en := range ens {
+			ids[i] = en.ID
+		}
+		// When each enrollment's previous step ran: the base of its next delay.
+		var runs []struct {
+			EnrollmentID int64
+			At           time.Time
+		}
+		if err := tx.Raw(`SELECT DISTINCT ON (d.enrollment_id) d.enrollment_id, d.at FROM journey_decisions d
+			JOIN enrollments en ON en.id = d.enrollment_id
+			WHERE d.enrollment_id = ANY(?::bigint[]) AND d.step = en.step - 1 AND d.decision IN (?, ?, ?)
+			ORDER BY d.enrollment_id, d.id DESC`, int64Array(ids), DecisionSent, DecisionSkipped, DecisionFailed).Scan(&runs).Error; err != nil {
+			return fmt.Errorf("read step runs: %w", err)
+		}
+		ran := make(map[int64]time.Time, len(runs))
+		for _, r := range runs {
+			ran[r.EnrollmentID] = r.At
+		}
+		type moveRow struct {
+			ID         int64      `json:"id"`
+			NextRunAt  *time.Time `json:"next_run_at"`
+			WaitingFor string     `json:"waiting_for"`
+		}
+		var rows []moveRow
+		var gone, keep []int64
+		for i := range ens {
+			en := &ens[i]
+			b := f.BranchByKey(en.Branch)
+			if b == nil || en.Step >= len(b.Steps) {
+				gone = append(gone, en.ID)
+				continue
+			}
+			keep = append(keep, en.ID)
+			base, ok := en.TriggerAt, true
+			if en.Step > 0 {
+				base, ok = ran[en.ID]
+			}
+			if ok {
+				e.schedule(en, b.Steps[en.Step], base, loc, 0, en.fulfilledAt())
+			}
+			rows = append(rows, moveRow{ID: en.ID, NextRunAt: en.NextRunAt, WaitingFor: en.WaitingFor})
+		}
+		if len(gone) > 0 {
+			if _, err := e.exitWhere(tx, shopID, ReasonFlowChanged, "id IN ?", gone); err != nil {
+				return err
+			}
+		}
+		if len(rows) > 0 {
+			b, err := json.Marshal(rows)
+			if err != nil {
+				return fmt.Errorf("encode moves: %w", err)
+			}
+			// enqueued_for NULL: the pump offers the new due time; a task
+			// queued for the old one no longer matches the row and does nothing.
+			if err := tx.Exec(`UPDATE enrollments en SET flow_version = ?, goal_purchase = ?, ladder = ?, next_run_at = v.next_run_at,
+					waiting_for = v.waiting_for, enqueued_for = NULL, updated_at = now()
+				FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, next_run_at timestamptz, waiting_for text)
+				WHERE en.id = ANY(?::bigint[]) AND en.id = v.id`,
+				f.Version, f.Goal == flow.GoalPurchase, f.Ladder, string(b), int64Array(keep)).Error; err != nil {
+				return fmt.Errorf("move enrollments: %w", err)
+			}
+		}
+		moved = int64(len(ens))
+		return nil
+	})
+	return moved, last, err
 }
 
 // FlowStats are a flow's counters for the admin's list of sequences.

@@ -56,34 +56,26 @@ func (e *Engine) HandleRunStep(ctx context.Context, t *asynq.Task) error {
 // most once: the message row (unique per enrollment and step) is committed
 // before the Sender is called, and a retry re-sends that same message id.
 func (e *Engine) RunStep(ctx context.Context, p RunStepPayload) error {
-	var contactIDs []int64
-	if err := e.db.WithContext(ctx).Raw(`SELECT contact_id FROM enrollments WHERE shop_id = ? AND id = ?`, p.ShopID, p.EnrollmentID).
-		Scan(&contactIDs).Error; err != nil {
-		return fmt.Errorf("journey: run step of %d: %w", p.EnrollmentID, err)
-	}
-	if len(contactIDs) == 0 {
-		return nil // deleted with its contact or shop
-	}
 	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// Same lock order as Trigger: contact, then enrollment.
-		c, err := e.contacts.WithTx(tx).Lock(ctx, p.ShopID, contactIDs[0])
-		if errors.Is(err, contact.ErrNotFound) {
-			return nil
+		var cs []contact.Contact
+		if err := tx.Raw(`SELECT c.* FROM contacts c
+			WHERE c.shop_id = ? AND c.id = (SELECT contact_id FROM enrollments WHERE shop_id = ? AND id = ?)
+			FOR NO KEY UPDATE`, p.ShopID, p.ShopID, p.EnrollmentID).Scan(&cs).Error; err != nil {
+			return fmt.Errorf("journey: lock contact: %w", err)
 		}
-		if err != nil {
+		if len(cs) == 0 {
+			return nil // deleted with its contact or shop
+		}
+		run, err := e.lockStep(tx, p.ShopID, p.EnrollmentID)
+		if err != nil || run == nil {
 			return err
 		}
-		en, err := lockEnrollment(tx, p.ShopID, p.EnrollmentID)
-		if errors.Is(err, ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+		en := &run.Enrollment
 		if en.Status != StatusActive || en.Step != p.Step || en.NextRunAt == nil || en.NextRunAt.UnixMicro() != p.RunAt {
 			return nil // stale: already run, rescheduled or ended
 		}
-		return e.decide(ctx, tx, c, en)
+		return e.decide(ctx, tx, &cs[0], run)
 	})
 	if err != nil {
 		return fmt.Errorf("journey: run step %d of enrollment %d: %w", p.Step, p.EnrollmentID, err)
@@ -91,8 +83,67 @@ func (e *Engine) RunStep(ctx context.Context, p RunStepPayload) error {
 	return nil
 }
 
-func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *Enrollment) error {
+// stepRun is a locked enrollment with everything a step decision reads,
+// fetched by one statement after the contact lock: whether its flow is
+// still on, whether an order reached its goal, its message for this step,
+// the contact's last send, the shop's settings and time zone.
+type stepRun struct {
+	Enrollment
+	FlowEnabled   bool
+	Bought        bool
+	MsgID         *int64
+	MsgStatus     *string
+	LastSendAt    *time.Time
+	Zone          string
+	HasSettings   bool
+	SetCap        *int
+	SetQuietStart *string
+	SetQuietEnd   *string
+	SetReminders  *bool
+	SetUsableLife *int
+	settings      Settings
+	loc           *time.Location
+}
+
+func (e *Engine) lockStep(tx *gorm.DB, shopID, id int64) (*stepRun, error) {
+	var rows []stepRun
+	// FOR NO KEY UPDATE: the message row referencing the enrollment is
+	// inserted from another connection while this lock is held.
+	err := tx.Raw(`SELECT en.*,
+			coalesce((SELECT f.enabled FROM flows f WHERE f.shop_id = en.shop_id AND f.key = en.flow_key), false) AS flow_enabled,
+			en.goal_purchase AND EXISTS (SELECT 1 FROM contact_orders o WHERE o.shop_id = en.shop_id AND o.contact_id = en.contact_id
+				AND o.ordered_at >= en.trigger_at AND o.order_id <> coalesce(en.order_id, 0)) AS bought,
+			m.id AS msg_id, m.status AS msg_status,
+			(SELECT max(jm.created_at) FROM journey_messages jm WHERE jm.contact_id = en.contact_id AND jm.status IN ('sending', 'sent')) AS last_send_at,
+			coalesce(`+ShopZoneSQL+`, 'UTC') AS zone,
+			js.shop_id IS NOT NULL AS has_settings, js.frequency_cap_hours AS set_cap, js.quiet_start AS set_quiet_start,
+			js.quiet_end AS set_quiet_end, js.reminders_without_consent AS set_reminders, js.usable_life_days AS set_usable_life
+		FROM enrollments en
+		LEFT JOIN journey_messages m ON m.enrollment_id = en.id AND m.step = en.step
+		LEFT JOIN journey_settings js ON js.shop_id = en.shop_id
+		LEFT JOIN shops s ON s.id = en.shop_id
+		LEFT JOIN shop_settings ss ON ss.shop_id = en.shop_id
+		WHERE en.shop_id = ? AND en.id = ?
+		FOR NO KEY UPDATE OF en`, shopID, id).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("journey: lock enrollment %d: %w", id, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil
+	}
+	r := &rows[0]
+	r.settings = DefaultSettings()
+	if r.HasSettings {
+		r.settings = Settings{FrequencyCapHours: deref(r.SetCap), QuietStart: deref(r.SetQuietStart), QuietEnd: deref(r.SetQuietEnd),
+			RemindersWithoutConsent: deref(r.SetReminders), UsableLifeDays: deref(r.SetUsableLife)}
+	}
+	r.loc = e.location(r.Zone)
+	return r, nil
+}
+
+func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, run *stepRun) error {
 	now := e.clock.Now()
+	en := &run.Enrollment
 	f, err := e.flows.Version(ctx, en.ShopID, en.FlowKey, en.FlowVersion)
 	if err != nil {
 		return err
@@ -103,21 +154,11 @@ func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, en
 	}
 	step := branch.Steps[en.Step]
 
-	enabled, err := e.flows.IsEnabled(ctx, en.ShopID, en.FlowKey)
-	if err != nil {
-		return err
-	}
-	if !enabled {
+	if !run.FlowEnabled {
 		return e.exit(tx, en, ReasonDisabled)
 	}
-	if en.GoalPurchase {
-		bought, err := e.contacts.WithTx(tx).OrderedSince(ctx, en.ShopID, c.ID, en.TriggerAt, en.orderID())
-		if err != nil {
-			return err
-		}
-		if bought {
-			return e.exit(tx, en, ReasonPurchased)
-		}
+	if run.Bought {
+		return e.exit(tx, en, ReasonPurchased)
 	}
 	if engaged, err := e.sunsetEngaged(tx, en, branch, c.LastOpenAt, c.LastClickAt); engaged || err != nil {
 		return err
@@ -131,35 +172,21 @@ func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, en
 		return e.exit(tx, en, ReasonNoEmail)
 	}
 
-	settings, err := e.settings(tx, en.ShopID)
-	if err != nil {
-		return err
-	}
-	loc, err := e.shopZone(tx, en.ShopID)
-	if err != nil {
-		return err
-	}
-	existing, err := e.message(tx, en)
-	if err != nil {
-		return err
+	settings, loc := run.settings, run.loc
+	var existing *messageRow
+	if run.MsgID != nil {
+		existing = &messageRow{ID: *run.MsgID, Status: deref(run.MsgStatus)}
 	}
 	if existing == nil {
 		// A plain reminder may go without marketing consent when the shop
 		// allows it; anything else needs consent.
 		reminder := step.Class == flow.Transactional && !step.Offer && settings.RemindersWithoutConsent
 		if c.Consent != contact.Subscribed && !reminder {
-			if err := e.recordDecision(tx, en, en.Step, DecisionSkipped, ReasonNoConsent, nil, nil); err != nil {
-				return err
-			}
-			return e.advance(ctx, tx, c, en, f, branch, loc)
+			return e.advance(ctx, tx, c, en, f, branch, loc, outcome{decision: DecisionSkipped, reason: ReasonNoConsent})
 		}
-		if step.Class != flow.Transactional && settings.FrequencyCapHours > 0 {
-			last, err := e.lastSend(tx, c.ID)
-			if err != nil {
-				return err
-			}
-			capEnd := last.Add(e.scale(time.Duration(settings.FrequencyCapHours) * time.Hour))
-			if last != (time.Time{}) && now.Before(capEnd) {
+		if step.Class != flow.Transactional && settings.FrequencyCapHours > 0 && run.LastSendAt != nil {
+			capEnd := run.LastSendAt.Add(e.scale(time.Duration(settings.FrequencyCapHours) * time.Hour))
+			if now.Before(capEnd) {
 				return e.deferTo(tx, en, capEnd, ReasonFrequencyCap)
 			}
 		}
@@ -207,26 +234,17 @@ func minutes(hhmm string) (int, bool) {
 	return h*60 + m, true
 }
 
-// lastSend is when the contact was last emailed by any flow (zero if never).
-func (e *Engine) lastSend(tx *gorm.DB, contactID int64) (time.Time, error) {
-	var last []struct{ Last *time.Time }
-	if err := tx.Raw(`SELECT max(created_at) AS last FROM journey_messages WHERE contact_id = ? AND status IN ('sending', 'sent')`,
-		contactID).Scan(&last).Error; err != nil {
-		return time.Time{}, fmt.Errorf("journey: last send to %d: %w", contactID, err)
-	}
-	if len(last) == 0 || last[0].Last == nil {
-		return time.Time{}, nil
-	}
-	return *last[0].Last, nil
-}
-
 func (e *Engine) deferTo(tx *gorm.DB, en *Enrollment, until time.Time, reason string) error {
 	until = until.UTC().Truncate(time.Microsecond)
-	if err := tx.Model(&Enrollment{}).Where("id = ?", en.ID).
-		Updates(map[string]any{"next_run_at": until, "enqueued_for": nil, "updated_at": gorm.Expr("now()")}).Error; err != nil {
+	err := tx.Exec(`WITH dec AS (
+			INSERT INTO journey_decisions (shop_id, enrollment_id, contact_id, step, decision, reason, until, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?))
+		UPDATE enrollments SET next_run_at = ?, enqueued_for = NULL, updated_at = now() WHERE id = ?`,
+		en.ShopID, en.ID, en.ContactID, en.Step, DecisionDeferred, reason, until, e.clock.Now(), until, en.ID).Error
+	if err != nil {
 		return fmt.Errorf("journey: defer enrollment %d: %w", en.ID, err)
 	}
-	return e.recordDecision(tx, en, en.Step, DecisionDeferred, reason, &until, nil)
+	return nil
 }
 
 func (e *Engine) exit(tx *gorm.DB, en *Enrollment, reason string) error {
@@ -244,23 +262,12 @@ type messageRow struct {
 	Status string
 }
 
-func (e *Engine) message(tx *gorm.DB, en *Enrollment) (*messageRow, error) {
-	var rows []messageRow
-	if err := tx.Raw(`SELECT id, status FROM journey_messages WHERE enrollment_id = ? AND step = ?`, en.ID, en.Step).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("journey: read message of enrollment %d: %w", en.ID, err)
-	}
-	if len(rows) == 0 {
-		return nil, nil
-	}
-	return &rows[0], nil
-}
-
 func (e *Engine) send(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *Enrollment, f *flow.Flow, branch *flow.Branch,
 	step flow.Step, msg *messageRow, loc *time.Location) error {
 	now := e.clock.Now()
 	if msg != nil && msg.Status != "sending" {
 		// Sent (or failed) by a run that crashed before moving on.
-		return e.advance(ctx, tx, c, en, f, branch, loc)
+		return e.advance(ctx, tx, c, en, f, branch, loc, outcome{})
 	}
 	if msg == nil {
 		// Committed on its own connection before the Sender is called, so a
@@ -289,51 +296,51 @@ func (e *Engine) send(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *
 		if !errors.Is(err, ErrUndeliverable) {
 			return fmt.Errorf("journey: send message %d: %w", msg.ID, err) // retried with the same message id
 		}
-		if err := tx.Exec(`UPDATE journey_messages SET status = 'failed', error = ? WHERE id = ?`, err.Error(), msg.ID).Error; err != nil {
-			return fmt.Errorf("journey: mark message %d failed: %w", msg.ID, err)
-		}
-		if err := e.recordDecision(tx, en, en.Step, DecisionFailed, err.Error(), nil, &msg.ID); err != nil {
-			return err
-		}
-		return e.advance(ctx, tx, c, en, f, branch, loc)
+		return e.advance(ctx, tx, c, en, f, branch, loc,
+			outcome{decision: DecisionFailed, reason: err.Error(), msgID: &msg.ID, msgStatus: "failed"})
 	}
-	if err := tx.Exec(`UPDATE journey_messages SET status = 'sent', sent_at = ? WHERE id = ?`, now, msg.ID).Error; err != nil {
-		return fmt.Errorf("journey: mark message %d sent: %w", msg.ID, err)
-	}
-	if err := e.recordDecision(tx, en, en.Step, DecisionSent, "", nil, &msg.ID); err != nil {
-		return err
-	}
-	return e.advance(ctx, tx, c, en, f, branch, loc)
+	return e.advance(ctx, tx, c, en, f, branch, loc, outcome{decision: DecisionSent, msgID: &msg.ID, msgStatus: "sent"})
 }
 
-// advance moves to the next step, or completes the enrollment and runs what
-// follows it (nurturing after welcome, sunset suppression).
-func (e *Engine) advance(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *Enrollment, f *flow.Flow, branch *flow.Branch, loc *time.Location) error {
+// outcome is what a step run records as it moves the enrollment on: its
+// decision (none when a crashed run already recorded it) and the final
+// status of its message, if any.
+type outcome struct {
+	decision, reason string
+	msgID            *int64
+	msgStatus        string // "sent" or "failed"
+}
+
+// advance records the step's outcome and moves to the next step, or
+// completes the enrollment and runs what follows it (nurturing after
+// welcome, sunset suppression). The outcome, the message status and the
+// move are one statement.
+func (e *Engine) advance(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *Enrollment, f *flow.Flow, branch *flow.Branch,
+	loc *time.Location, o outcome) error {
 	now := e.clock.Now()
 	next := en.Step + 1
+	status, endedAt := StatusActive, (*time.Time)(nil)
 	if next < len(branch.Steps) {
-		var fulfilled *time.Time
-		if v, ok := en.contextMap()["fulfilled_at"]; ok {
-			if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-				fulfilled = &t
-			}
-		}
-		e.schedule(en, branch.Steps[next], now, loc, 0, fulfilled)
-		err := tx.Model(&Enrollment{}).Where("id = ?", en.ID).Updates(map[string]any{
-			"step": next, "next_run_at": en.NextRunAt, "waiting_for": en.WaitingFor, "enqueued_for": nil, "updated_at": gorm.Expr("now()"),
-		}).Error
-		if err != nil {
-			return fmt.Errorf("journey: advance enrollment %d: %w", en.ID, err)
-		}
-		return nil
+		e.schedule(en, branch.Steps[next], now, loc, 0, en.fulfilledAt())
+	} else {
+		status, endedAt, en.NextRunAt = StatusCompleted, &now, nil
 	}
-	err := tx.Model(&Enrollment{}).Where("id = ?", en.ID).Updates(map[string]any{
-		"step": next, "status": StatusCompleted, "next_run_at": nil, "ended_at": now, "updated_at": gorm.Expr("now()"),
-	}).Error
+	err := tx.Exec(`WITH msg AS (
+			UPDATE journey_messages SET status = ?, sent_at = CASE WHEN ? = 'sent' THEN ?::timestamptz ELSE sent_at END,
+				error = CASE WHEN ? = 'failed' THEN ? ELSE error END
+			WHERE id = ? AND ? <> ''),
+		dec AS (
+			INSERT INTO journey_decisions (shop_id, enrollment_id, contact_id, step, decision, reason, message_id, at)
+			SELECT ?::bigint, ?::bigint, ?::bigint, ?::integer, ?::text, ?::text, ?::bigint, ?::timestamptz WHERE ? <> '')
+		UPDATE enrollments SET step = ?, status = ?, next_run_at = ?, waiting_for = ?, enqueued_for = NULL, ended_at = ?, updated_at = now()
+		WHERE id = ?`,
+		o.msgStatus, o.msgStatus, now, o.msgStatus, o.reason, o.msgID, o.msgStatus,
+		en.ShopID, en.ID, en.ContactID, en.Step, o.decision, o.reason, o.msgID, now, o.decision,
+		next, status, en.NextRunAt, en.WaitingFor, endedAt, en.ID).Error
 	if err != nil {
-		return fmt.Errorf("journey: complete enrollment %d: %w", en.ID, err)
+		return fmt.Errorf("journey: advance enrollment %d: %w", en.ID, err)
 	}
-	if f.Goal != flow.GoalPurchase {
+	if status == StatusActive || f.Goal != flow.GoalPurchase {
 		return nil
 	}
 	bought, err := e.contacts.WithTx(tx).OrderedSince(ctx, en.ShopID, c.ID, en.TriggerAt, en.orderID())
@@ -346,18 +353,9 @@ func (e *Engine) advance(ctx context.Context, tx *gorm.DB, c *contact.Contact, e
 		}
 	}
 	if f.Then != "" {
-		enabled, err := e.flows.IsEnabled(ctx, en.ShopID, f.Then)
-		if err != nil || !enabled {
-			return err
-		}
-		next, _, err := e.flows.Current(ctx, en.ShopID, f.Then)
-		if err != nil {
-			return err
-		}
-		if c, err = e.contacts.WithTx(tx).Get(ctx, en.ShopID, c.ID); err != nil {
-			return err
-		}
-		return e.enroll(ctx, tx, c, next, Event{ShopID: en.ShopID, ContactID: c.ID, Trigger: flow.WelcomeEnded, At: now})
+		// Entered only while switched on; apply re-reads the contact.
+		_, err := e.apply(ctx, tx, []Event{{ShopID: en.ShopID, ContactID: c.ID, Trigger: flow.WelcomeEnded, At: now}}, f.Then)
+		return err
 	}
 	return nil
 }

@@ -93,6 +93,17 @@ func (en *Enrollment) contextMap() map[string]string {
 	return m
 }
 
+// fulfilledAt is when the order that started the enrollment was fulfilled
+// (nil while not known).
+func (en *Enrollment) fulfilledAt() *time.Time {
+	if v, ok := en.contextMap()["fulfilled_at"]; ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return &t
+		}
+	}
+	return nil
+}
+
 func encodeContext(m map[string]string) string {
 	if len(m) == 0 {
 		return "{}"
@@ -205,29 +216,20 @@ func (e *Engine) shopZone(db *gorm.DB, shopID int64) (*time.Location, error) {
 	return e.location(zones[0]), nil
 }
 
-func (e *Engine) recordDecision(db *gorm.DB, en *Enrollment, step int, decision, reason string, until *time.Time, messageID *int64) error {
-	err := db.Exec(`INSERT INTO journey_decisions (shop_id, enrollment_id, contact_id, step, decision, reason, until, message_id, at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, en.ShopID, en.ID, en.ContactID, step, decision, reason, until, messageID, e.clock.Now()).Error
-	if err != nil {
-		return fmt.Errorf("journey: record decision for enrollment %d: %w", en.ID, err)
-	}
-	return nil
-}
-
 // exitWhere ends the active enrollments matching a condition and records
 // why. It returns how many ended.
 func (e *Engine) exitWhere(db *gorm.DB, shopID int64, reason string, where string, args ...any) (int, error) {
-	var ended []Enrollment
+	var ended []int64
 	now := e.clock.Now()
-	q := `UPDATE enrollments SET status = 'exited', exit_reason = ?, ended_at = ?, next_run_at = NULL, updated_at = now()
-		WHERE shop_id = ? AND status = 'active' AND ` + where + ` RETURNING *`
-	if err := db.Raw(q, append([]any{reason, now, shopID}, args...)...).Scan(&ended).Error; err != nil {
+	// One statement: the exits and their decisions.
+	q := `WITH ended AS (UPDATE enrollments SET status = 'exited', exit_reason = ?, ended_at = ?, next_run_at = NULL, updated_at = now()
+			WHERE shop_id = ? AND status = 'active' AND ` + where + ` RETURNING id, shop_id, contact_id, step),
+		d AS (INSERT INTO journey_decisions (shop_id, enrollment_id, contact_id, step, decision, reason, at)
+			SELECT shop_id, id, contact_id, step, ?, ?, ? FROM ended ORDER BY id)
+		SELECT id FROM ended`
+	all := append(append([]any{reason, now, shopID}, args...), DecisionExited, reason, now)
+	if err := db.Raw(q, all...).Scan(&ended).Error; err != nil {
 		return 0, fmt.Errorf("journey: exit enrollments (%s) in shop %d: %w", reason, shopID, err)
-	}
-	for i := range ended {
-		if err := e.recordDecision(db, &ended[i], ended[i].Step, DecisionExited, reason, nil, nil); err != nil {
-			return 0, err
-		}
 	}
 	return len(ended), nil
 }
@@ -266,18 +268,5 @@ func (e *Engine) Enrollments(ctx context.Context, shopID, contactID int64) ([]En
 
 // ErrNotFound is returned for an enrollment the shop does not have.
 var ErrNotFound = errors.New("journey: not found")
-
-func lockEnrollment(db *gorm.DB, shopID, id int64) (*Enrollment, error) {
-	var rows []Enrollment
-	// FOR NO KEY UPDATE: the message row referencing the enrollment is
-	// inserted from another connection while this lock is held.
-	if err := db.Raw(`SELECT * FROM enrollments WHERE shop_id = ? AND id = ? FOR NO KEY UPDATE`, shopID, id).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("journey: lock enrollment %d: %w", id, err)
-	}
-	if len(rows) == 0 {
-		return nil, ErrNotFound
-	}
-	return &rows[0], nil
-}
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,40 +36,23 @@ type Event struct {
 // Trigger applies an event: an order first exits every purchase-goal
 // enrollment that began before it, then every enabled flow the event starts
 // is entered, subject to the ladder, re-entry, consent and purchase checks.
-// Re-applying the same event is harmless.
+// Re-applying the same event is harmless. It returns an error wrapping
+// contact.ErrNotFound when the contact does not exist. Under a context from
+// Defer, the event is only collected.
 func (e *Engine) Trigger(ctx context.Context, ev Event) error {
-	if ev.At.IsZero() {
-		ev.At = e.clock.Now()
+	if d := deferred(ctx); d != nil {
+		d.add(ev)
+		return nil
 	}
-	flows, err := e.flows.Enabled(ctx, ev.ShopID)
-	if err != nil {
-		return fmt.Errorf("journey: trigger %s: %w", ev.Trigger, err)
-	}
-	err = e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// The contact row lock serializes everything that happens to one shopper.
-		c, err := e.contacts.WithTx(tx).Lock(ctx, ev.ShopID, ev.ContactID)
-		if err != nil {
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := genericPlans(tx); err != nil {
 			return err
 		}
-		if ev.Trigger == flow.OrderPlaced {
-			// Enrollments that began after the order (a later checkout) are
-			// not reached by it, even if the order arrives late.
-			// Nor are those this very order started (replenishment), when
-			// orders/paid follows orders/create.
-			if _, err := e.exitWhere(tx, ev.ShopID, ReasonPurchased, "contact_id = ? AND goal_purchase AND trigger_at <= ? AND (order_id IS NULL OR order_id <> ?)",
-				c.ID, ev.At, ev.OrderID); err != nil {
-				return err
-			}
+		missing, err := e.apply(ctx, tx, []Event{ev}, "")
+		if err == nil && len(missing) > 0 {
+			err = contact.ErrNotFound
 		}
-		for _, f := range flows {
-			if !f.StartsOn(ev.Trigger) {
-				continue
-			}
-			if err := e.enroll(ctx, tx, c, f, ev); err != nil {
-				return err
-			}
-		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("journey: trigger %s for contact %d in shop %d: %w", ev.Trigger, ev.ContactID, ev.ShopID, err)
@@ -77,188 +60,38 @@ func (e *Engine) Trigger(ctx context.Context, ev Event) error {
 	return nil
 }
 
+// TriggerBatch applies events as Trigger does, in order, in one transaction
+// and with a few statements for the whole batch instead of a few per event:
+// the way to apply the events of many deliveries at once. Events of a
+// contact that does not exist (deleted meanwhile) are logged and skipped. On
+// error nothing is applied; retrying the whole batch is harmless. Batches of
+// up to a few hundred events keep the transaction, and so the contact row
+// locks, short.
+func (e *Engine) TriggerBatch(ctx context.Context, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	var missing []Event
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := genericPlans(tx); err != nil {
+			return err
+		}
+		var err error
+		missing, err = e.apply(ctx, tx, slices.Clone(evs), "")
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("journey: trigger a batch of %d events: %w", len(evs), err)
+	}
+	for _, ev := range missing {
+		e.log.Warn("journey: event for a contact that does not exist, skipped", "shop_id", ev.ShopID, "contact_id", ev.ContactID,
+			"trigger", ev.Trigger)
+	}
+	return nil
+}
+
 func (e *Engine) skipEnroll(c *contact.Contact, f *flow.Flow, ev Event, why string) error {
 	e.log.Debug("journey: not enrolled", "shop_id", c.ShopID, "contact_id", c.ID, "flow", f.Key, "trigger", ev.Trigger, "reason", why)
-	return nil
-}
-
-// enroll enters c into f for ev, inside the caller's transaction (contact
-// row locked).
-func (e *Engine) enroll(ctx context.Context, tx *gorm.DB, c *contact.Contact, f *flow.Flow, ev Event) error {
-	now := e.clock.Now()
-	if c.Suppressed() {
-		return e.skipEnroll(c, f, ev, ReasonSuppressed)
-	}
-	if c.Email == nil {
-		return e.skipEnroll(c, f, ev, ReasonNoEmail)
-	}
-	contacts := e.contacts.WithTx(tx)
-	if f.Goal == flow.GoalPurchase && ev.Trigger != flow.OrderPlaced {
-		// An order that arrived before its (late) checkout or cart event.
-		bought, err := contacts.OrderedSince(ctx, c.ShopID, c.ID, ev.At, 0)
-		if err != nil {
-			return err
-		}
-		if !bought && ev.Trigger == flow.CheckoutStarted && ev.Subject != "" {
-			if bought, err = contacts.CheckoutCompleted(ctx, c.ShopID, ev.Subject); err != nil {
-				return err
-			}
-		}
-		if bought {
-			return e.skipEnroll(c, f, ev, ReasonPurchased)
-		}
-	}
-
-	var active []Enrollment
-	if err := tx.Raw(`SELECT * FROM enrollments WHERE shop_id = ? AND contact_id = ? AND status = 'active' FOR NO KEY UPDATE`,
-		c.ShopID, c.ID).Scan(&active).Error; err != nil {
-		return fmt.Errorf("journey: read enrollments: %w", err)
-	}
-	var same *Enrollment
-	for i := range active {
-		if active[i].FlowKey == f.Key {
-			same = &active[i]
-		}
-		if f.Ladder > 0 && active[i].Ladder > f.Ladder {
-			return e.skipEnroll(c, f, ev, "higher_rung_active")
-		}
-	}
-
-	if ev.OrderID != 0 {
-		// orders/create and orders/paid both announce an order: one enrollment per order.
-		var n int64
-		if err := tx.Model(&Enrollment{}).Where("shop_id = ? AND contact_id = ? AND flow_key = ? AND order_id = ?",
-			c.ShopID, c.ID, f.Key, ev.OrderID).Count(&n).Error; err != nil {
-			return fmt.Errorf("journey: enrollments of order: %w", err)
-		}
-		if n > 0 {
-			return e.skipEnroll(c, f, ev, "same_order")
-		}
-	}
-	if same != nil {
-		switch {
-		case f.Ladder > 0:
-			return e.follow(tx, same, f, ev)
-		case f.Restart:
-			if _, err := e.exitWhere(tx, c.ShopID, ReasonRestarted, "id = ?", same.ID); err != nil {
-				return err
-			}
-		default:
-			return e.skipEnroll(c, f, ev, "already_enrolled")
-		}
-	}
-
-	if f.Reentry.Once || f.Reentry.CooldownDays > 0 {
-		q := tx.Model(&Enrollment{}).Where("shop_id = ? AND contact_id = ? AND flow_key = ? AND status <> 'active'", c.ShopID, c.ID, f.Key)
-		if !f.Reentry.Once {
-			since := now.Add(-e.scale(time.Duration(f.Reentry.CooldownDays) * 24 * time.Hour))
-			// Ladder moves do not count: the shopper never got through that flow.
-			q = q.Where("started_at > ? AND exit_reason <> ?", since, ReasonMovedUp)
-		}
-		var n int64
-		if err := q.Count(&n).Error; err != nil {
-			return fmt.Errorf("journey: re-entry of %s: %w", f.Key, err)
-		}
-		if n > 0 {
-			return e.skipEnroll(c, f, ev, "reentry")
-		}
-	}
-
-	settings, err := e.settings(tx, c.ShopID)
-	if err != nil {
-		return err
-	}
-	facts := flow.Facts{Trigger: ev.Trigger, OrdersCount: c.OrdersCount, Segment: ev.Segment}
-	subject := ev.Subject
-	ctxMap := maps.Clone(ev.Context)
-	if ctxMap == nil {
-		ctxMap = map[string]string{}
-	}
-	lifeDays := settings.UsableLifeDays
-	if len(ev.ProductIDs) > 0 {
-		product, days, err := e.usableLife(tx, c.ShopID, ev.ProductIDs, settings.UsableLifeDays)
-		if err != nil {
-			return err
-		}
-		lifeDays = days
-		if product != 0 {
-			subject = itoa(product)
-			ctxMap["product_id"] = subject
-			n, err := contacts.ProductPurchases(ctx, c.ShopID, c.ID, product)
-			if err != nil {
-				return err
-			}
-			facts.RepeatProduct = n >= 3
-		}
-	}
-	if ev.OrderID != 0 {
-		ctxMap["order_id"] = itoa(ev.OrderID)
-	}
-	if ev.Segment != "" {
-		ctxMap["segment"] = ev.Segment
-	}
-	if lifeDays > 0 {
-		ctxMap["usable_life_days"] = itoa(int64(lifeDays))
-	}
-	branch := f.Branch(facts)
-	if branch == nil || len(branch.Steps) == 0 {
-		return e.skipEnroll(c, f, ev, "no_branch")
-	}
-
-	if f.Ladder > 0 {
-		// Moving down the funnel: the more advanced flow replaces lower rungs.
-		if _, err := e.exitWhere(tx, c.ShopID, ReasonMovedUp, "contact_id = ? AND ladder > 0 AND ladder < ?", c.ID, f.Ladder); err != nil {
-			return err
-		}
-	}
-	loc, err := e.shopZone(tx, c.ShopID)
-	if err != nil {
-		return err
-	}
-	en := Enrollment{
-		ShopID: c.ShopID, ContactID: c.ID, FlowKey: f.Key, FlowVersion: f.Version, Branch: branch.Key,
-		GoalPurchase: f.Goal == flow.GoalPurchase, Ladder: f.Ladder, Status: StatusActive, Subject: subject,
-		Context: encodeContext(ctxMap), TriggerAt: ev.At, StartedAt: now, UpdatedAt: now,
-	}
-	if ev.OrderID != 0 {
-		en.OrderID = &ev.OrderID
-	}
-	e.schedule(&en, branch.Steps[0], ev.At, loc, lifeDays, nil)
-	if err := tx.Create(&en).Error; err != nil {
-		return fmt.Errorf("journey: enroll in %s: %w", f.Key, err)
-	}
-	e.log.Info("journey: enrolled", "shop_id", c.ShopID, "contact_id", c.ID, "flow", f.Key, "version", f.Version,
-		"branch", branch.Key, "enrollment_id", en.ID)
-	return nil
-}
-
-// follow keeps an abandonment enrollment on the shopper's newest cart or
-// checkout; while no reminder went out, the wait restarts from the newest
-// activity (the shopper is still there).
-func (e *Engine) follow(tx *gorm.DB, en *Enrollment, f *flow.Flow, ev Event) error {
-	if !ev.At.After(en.TriggerAt) {
-		return nil // an older or repeated event
-	}
-	m := en.contextMap()
-	maps.Copy(m, ev.Context)
-	set := map[string]any{"subject": ev.Subject, "context": encodeContext(m), "updated_at": gorm.Expr("now()")}
-	if en.Step == 0 {
-		branch := f.BranchByKey(en.Branch)
-		if branch != nil && len(branch.Steps) > 0 {
-			loc, err := e.shopZone(tx, en.ShopID)
-			if err != nil {
-				return err
-			}
-			e.schedule(en, branch.Steps[0], ev.At, loc, 0, nil)
-			set["trigger_at"] = ev.At
-			set["next_run_at"] = en.NextRunAt
-			set["enqueued_for"] = nil
-			set["waiting_for"] = en.WaitingFor
-		}
-	}
-	if err := tx.Model(&Enrollment{}).Where("id = ?", en.ID).Updates(set).Error; err != nil {
-		return fmt.Errorf("journey: follow enrollment %d: %w", en.ID, err)
-	}
 	return nil
 }
 
@@ -287,6 +120,9 @@ func (e *Engine) schedule(en *Enrollment, step flow.Step, base time.Time, loc *t
 // OrderFulfilled starts the wait of post-purchase steps that count from the
 // fulfilment of the order.
 func (e *Engine) OrderFulfilled(ctx context.Context, shopID, orderID int64, at time.Time) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var waiting []Enrollment
 		if err := tx.Raw(`SELECT * FROM enrollments WHERE shop_id = ? AND order_id = ? AND status = 'active' FOR NO KEY UPDATE`,
@@ -332,6 +168,9 @@ func (e *Engine) OrderFulfilled(ctx context.Context, shopID, orderID int64, at t
 // given flows): unsubscribed, suppressed, deleted. The step task re-checks
 // consent anyway; this stops the schedule early.
 func (e *Engine) ExitContact(ctx context.Context, shopID, contactID int64, reason string, keys ...flow.Key) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	where, args := "contact_id = ?", []any{contactID}
 	if len(keys) > 0 {
 		where += " AND flow_key IN ?"
@@ -346,6 +185,9 @@ func (e *Engine) ExitContact(ctx context.Context, shopID, contactID int64, reaso
 // ExitSubject ends the active enrollments of a flow about one subject (a
 // deleted checkout, an emptied cart), when the flow exits on it.
 func (e *Engine) ExitSubject(ctx context.Context, shopID int64, key flow.Key, subject, reason string) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	if subject == "" {
 		return nil
 	}
@@ -355,6 +197,9 @@ func (e *Engine) ExitSubject(ctx context.Context, shopID int64, key flow.Key, su
 
 // ExitOrder ends the active enrollments started by an order (cancelled).
 func (e *Engine) ExitOrder(ctx context.Context, shopID, orderID int64, reason string) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	_, err := e.exitWhere(e.db.WithContext(ctx), shopID, reason, "order_id = ?", orderID)
 	return err
 }
@@ -362,6 +207,9 @@ func (e *Engine) ExitOrder(ctx context.Context, shopID, orderID int64, reason st
 // ExitCheckout ends checkout abandonment for a deleted checkout, matched by
 // its id or its cart token (checkouts/delete carries nothing else).
 func (e *Engine) ExitCheckout(ctx context.Context, shopID, checkoutID int64, cartToken string) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	if checkoutID == 0 && cartToken == "" {
 		return nil
 	}
@@ -378,6 +226,9 @@ func (e *Engine) ExitCheckout(ctx context.Context, shopID, checkoutID int64, car
 // CancelShopWork ends every active enrollment of an uninstalled shop
 // (webhook.ShopWorkCanceller). Idempotent.
 func (e *Engine) CancelShopWork(ctx context.Context, shopDomain string) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	var ids []int64
 	if err := e.db.WithContext(ctx).Raw(`SELECT id FROM shops WHERE domain = ?`, shopDomain).Scan(&ids).Error; err != nil {
 		return fmt.Errorf("journey: cancel work of %s: %w", shopDomain, err)
@@ -397,6 +248,9 @@ var ErrCannotLeave = errors.New("journey: this flow cannot be left from an email
 // Leave ends an enrollment at the shopper's request (the "stop reminding me"
 // link of cart emails).
 func (e *Engine) Leave(ctx context.Context, shopID, enrollmentID int64) error {
+	if err := e.flushDeferred(ctx); err != nil {
+		return err
+	}
 	var en Enrollment
 	if err := e.db.WithContext(ctx).Where("shop_id = ? AND id = ?", shopID, enrollmentID).Take(&en).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {

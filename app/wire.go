@@ -120,7 +120,9 @@ func (m *Main) wire() error {
 	if c.pixel, err = pixel.NewEndpoint(pixel.Options{Inbox: c.ingest, Redis: pixelRedis}); err != nil {
 		return fmt.Errorf("pixel endpoint: %w", err)
 	}
-	if c.dispatcher, err = webhook.NewDispatcher(m.DB, c.registry, webhook.DispatcherConfig{}); err != nil {
+	if c.dispatcher, err = webhook.NewDispatcher(m.DB, c.registry, webhook.DispatcherConfig{
+		Defer: func(ctx context.Context) (context.Context, webhook.TriggerBatch) { return c.engine.Defer(ctx) },
+	}); err != nil {
 		return fmt.Errorf("webhook dispatcher: %w", err)
 	}
 	if c.reconciler, err = webhook.NewReconciler(m.DB, m.Queue, webhook.ReconcilerConfig{}); err != nil {

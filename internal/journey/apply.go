@@ -603,6 +603,9 @@ type Deferred struct {
 	e   *Engine
 	mu  sync.Mutex
 	evs []Event
+	// applied counts the events collected and applied so far, so that a
+	// Mark stays meaningful across intermediate applies.
+	applied int
 }
 
 type deferredKey struct{}
@@ -632,8 +635,27 @@ func (d *Deferred) Flush(ctx context.Context) error {
 	if err := d.e.TriggerBatch(context.WithValue(ctx, deferredKey{}, nil), d.evs); err != nil {
 		return err
 	}
+	d.applied += len(d.evs)
 	d.evs = nil
 	return nil
+}
+
+// Mark is the point reached in the collected events.
+func (d *Deferred) Mark() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.applied + len(d.evs)
+}
+
+// Discard drops the events collected after mark that are not applied yet:
+// the triggers of a delivery whose handler then failed, so that its retry
+// does not apply them a second time. Discard(0) drops every pending event.
+func (d *Deferred) Discard(mark int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if keep := mark - d.applied; keep < len(d.evs) {
+		d.evs = d.evs[:max(keep, 0)]
+	}
 }
 
 func (d *Deferred) add(ev Event) {

@@ -154,3 +154,34 @@ func TestDeferredTriggersKeepTheirOrder(t *testing.T) {
 	require.Len(t, w.enrollments(ann), 1)
 	require.NoError(t, d.Flush(ctx), "nothing left")
 }
+
+// Discard drops what was collected after a mark and is not applied yet, also
+// after an intermediate apply: a failed delivery's triggers are never applied.
+func TestDeferredDiscardDropsOnlyWhatCameAfterTheMark(t *testing.T) {
+	w := newWorld(t, paris, "2026-03-02 10:00")
+	bob := w.contact("bob@example.com", contact.Subscribed)
+	ann := w.contact("ann@example.com", contact.Subscribed)
+	zoe := w.contact("zoe@example.com", contact.Subscribed)
+	ctx, d := w.eng.Defer(w.ctx)
+	ev := func(who int64, subject string) journey.Event {
+		return journey.Event{ShopID: w.shop, ContactID: who, Trigger: flow.CheckoutStarted, Subject: subject, At: w.at("10:00")}
+	}
+
+	require.NoError(t, w.eng.Trigger(ctx, ev(bob, "tok-1")))
+	mark := d.Mark()
+	require.NoError(t, w.eng.Trigger(ctx, ev(ann, "tok-2")))
+	d.Discard(mark)
+	require.Equal(t, 1, d.Len(), "ann's event dropped, bob's kept")
+
+	// An apply in between (an exit) does not shift what a later mark means.
+	require.NoError(t, w.eng.ExitSubject(ctx, w.shop, flow.Checkout, "tok-9", journey.ReasonEmptied))
+	mark = d.Mark()
+	d.Discard(mark - 1)
+	require.Equal(t, 0, d.Len(), "nothing pending to drop: bob's event is applied")
+	require.NoError(t, w.eng.Trigger(ctx, ev(zoe, "tok-3")))
+	d.Discard(mark)
+	require.NoError(t, d.Flush(ctx))
+	require.Len(t, w.enrollments(bob), 1)
+	require.Empty(t, w.enrollments(ann))
+	require.Empty(t, w.enrollments(zoe))
+}

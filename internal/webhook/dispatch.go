@@ -58,6 +58,21 @@ type DispatcherConfig struct {
 	Logger *slog.Logger // default slog.Default()
 	// HandlerTimeout bounds the handlers of one delivery (default 2 min).
 	HandlerTimeout time.Duration
+	// Defer, when set, collects the journey triggers the handlers of one
+	// batch make and applies them together (journey.Engine.Defer): one
+	// transaction per batch instead of one per event.
+	Defer func(context.Context) (context.Context, TriggerBatch)
+}
+
+// TriggerBatch is the journey triggers collected while a batch runs
+// (*journey.Deferred).
+type TriggerBatch interface {
+	// Mark is the point reached; Discard(mark) drops what was collected
+	// since and is not applied yet.
+	Mark() int
+	Discard(mark int)
+	// Flush applies what was collected; on error nothing was applied.
+	Flush(ctx context.Context) error
 }
 
 // Dispatcher runs the Registry's handlers on recorded deliveries.
@@ -66,6 +81,7 @@ type Dispatcher struct {
 	registry       *Registry
 	logger         *slog.Logger
 	handlerTimeout time.Duration
+	defer_         func(context.Context) (context.Context, TriggerBatch)
 }
 
 // NewDispatcher returns the handler of TypeProcess tasks.
@@ -80,7 +96,7 @@ func NewDispatcher(db *gorm.DB, registry *Registry, cfg DispatcherConfig) (*Disp
 	if cfg.HandlerTimeout <= 0 {
 		cfg.HandlerTimeout = 2 * time.Minute
 	}
-	return &Dispatcher{db: sqlDB, registry: registry, logger: cfg.Logger, handlerTimeout: cfg.HandlerTimeout}, nil
+	return &Dispatcher{db: sqlDB, registry: registry, logger: cfg.Logger, handlerTimeout: cfg.HandlerTimeout, defer_: cfg.Defer}, nil
 }
 
 // alwaysRun are the topics processed even for a shop that is not installed:
@@ -144,12 +160,14 @@ func (d *Dispatcher) HandleProcess(ctx context.Context, t *asynq.Task) error {
 	incs := make([]int32, len(rows))
 	var retryErr error
 	retries, permanents := 0, 0
-	for i, row := range rows {
-		ids[i] = row.ID
+	// run processes row i under ctx and records its outcome; it reports
+	// whether the delivery's handlers all succeeded.
+	run := func(ctx context.Context, i int) bool {
+		row := rows[i]
 		status, err := d.process(ctx, row)
 		statuses[i] = status
 		if err == nil {
-			continue
+			return true
 		}
 		errs[i] = err.Error()
 		switch {
@@ -168,6 +186,38 @@ func (d *Dispatcher) HandleProcess(ctx context.Context, t *asynq.Task) error {
 		}
 		d.logger.Warn("webhook handler failed", "shop", row.ShopDomain, "topic", row.Topic, "webhook_id", row.WebhookID,
 			"inbox_id", row.ID, "status", statuses[i], "err", err)
+		return false
+	}
+	pctx, batch := ctx, TriggerBatch(nil)
+	if d.defer_ != nil {
+		pctx, batch = d.defer_(ctx)
+	}
+	for i, row := range rows {
+		ids[i] = row.ID
+		mark := 0
+		if batch != nil {
+			mark = batch.Mark()
+		}
+		if !run(pctx, i) && batch != nil {
+			// Its retry triggers again: drop what it collected.
+			batch.Discard(mark)
+		}
+	}
+	if batch != nil {
+		if err := batch.Flush(ctx); err != nil {
+			// Nothing of the batch's triggers was applied. Run the
+			// deliveries that succeeded again, one transaction each
+			// (handlers are idempotent), so that one event the batch
+			// cannot apply fails alone instead of holding back the rest.
+			d.logger.Warn("webhook: batch triggers not applied together, applying them one delivery at a time",
+				"batch_id", p.BatchID, "err", err)
+			batch.Discard(0)
+			for i := range rows {
+				if statuses[i] == "done" {
+					run(ctx, i)
+				}
+			}
+		}
 	}
 
 	// Record outcomes even if the task's context ended: the work is done.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -89,7 +90,7 @@ func countSubstr(s, sub string) int {
 // batching) to the stand-in limited to 5 requests/s. The ceiling is 5 × 100
 // = 500 emails/s. Each iteration is one burst; run with -benchtime 1x.
 // Needs PostgreSQL and Redis (TEST_DATABASE_URL / TEST_REDIS_URL, or the
-// shared test stack).
+// shared test stack). MAIL_BENCH_GAPS=1 logs the spacing of the requests.
 //
 //	go test ./internal/mail -run '^$' -bench SendBurst -benchtime 1x
 func BenchmarkSendBurst(b *testing.B) {
@@ -184,6 +185,9 @@ func BenchmarkSendBurst(b *testing.B) {
 			"requests %d over %v = %.1f emails/s sustained (%.1f%%); sizes %v; mean round trip %v; 429s %d",
 			i, n, elapsed.Round(time.Millisecond), rates[i], 100*rates[i]/ceiling, ceiling, first.Sub(start).Round(time.Millisecond),
 			rq, span.Round(time.Millisecond), sus, 100*sus/ceiling, rec.sizes(), rec.meanRoundTrip().Round(time.Millisecond), th)
+		if os.Getenv("MAIL_BENCH_GAPS") != "" {
+			b.Logf("gaps (ms): %s", rec.gaps())
+		}
 		_ = rdb.Close()
 	}
 	var sum float64
@@ -218,6 +222,7 @@ type recordingTransport struct {
 	at   []time.Time
 	n    []int
 	took []time.Duration // every request's round trip
+	all  []time.Time     // every request's start, refused ones included
 }
 
 func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -233,6 +238,9 @@ func (t *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) 
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 	}
+	t.mu.Lock()
+	t.all = append(t.all, start)
+	t.mu.Unlock()
 	res, err := t.base.RoundTrip(r)
 	if err == nil {
 		t.mu.Lock()
@@ -275,6 +283,25 @@ func (t *recordingTransport) sustained() (float64, time.Time, time.Duration) {
 	}
 	span := last.Sub(first)
 	return float64(emails) / span.Seconds(), first, span
+}
+
+// gaps lists the time between consecutive requests, and in brackets
+// between each and the fifth before it (under 1 s: a 429 at 5 requests/s).
+func (t *recordingTransport) gaps() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at := slices.Clone(t.all)
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	var sb strings.Builder
+	for i := range at {
+		if i > 0 {
+			fmt.Fprintf(&sb, " +%d", at[i].Sub(at[i-1]).Milliseconds())
+		}
+		if i >= 5 {
+			fmt.Fprintf(&sb, "(%d)", at[i].Sub(at[i-5]).Milliseconds())
+		}
+	}
+	return sb.String()
 }
 
 // meanRoundTrip is the mean time from sending a request to its answer.

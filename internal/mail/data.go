@@ -2,10 +2,12 @@ package mail
 
 import (
 	"html"
+	"maps"
 	"math"
 	"math/big"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -136,21 +138,72 @@ type Product struct {
 // email past Gmail's clipping size and bury the call to action.
 const maxCartLines = 8
 
-// escaper turns shopper data into what a part may contain: html.EscapeString
-// for the HTML part, identity for subject and preheader.
-type escaper func(string) string
-
 func noEscape(s string) string { return s }
 
 // safeURL keeps http(s) links only, so no javascript: or data: URL from a
 // payload ever becomes a link.
 func safeURL(raw string) string {
 	raw = strings.TrimSpace(raw)
+	if plainURL(raw) {
+		return raw
+	}
+	return parsedURL(raw)
+}
+
+// parsedURL is safeURL through net/url.
+func parsedURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return ""
 	}
 	return u.String()
+}
+
+// plainURL: raw is an http(s) URL that url.Parse and String give back as
+// it is: a lower-case host of letters, digits, dots and dashes, a path of
+// unreserved characters, and a query of a few more (kept verbatim by
+// net/url). Most links in an email are like this, and parsing them is a
+// good part of a render.
+func plainURL(raw string) bool {
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok {
+		if rest, ok = strings.CutPrefix(raw, "http://"); !ok {
+			return false
+		}
+	}
+	i := 0
+	for i < len(rest) && (rest[i] >= 'a' && rest[i] <= 'z' || rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.' || rest[i] == '-') {
+		i++
+	}
+	if i == 0 || i < len(rest) && rest[i] != '/' && rest[i] != '?' {
+		return false
+	}
+	for ; i < len(rest) && rest[i] != '?'; i++ {
+		if !urlPath[rest[i]] {
+			return false
+		}
+	}
+	if i == len(rest) {
+		return true
+	}
+	if i == len(rest)-1 {
+		return false // a bare "?"
+	}
+	for _, c := range []byte(rest[i+1:]) {
+		if !urlQuery[c] {
+			return false
+		}
+	}
+	return true
+}
+
+var urlPath, urlQuery = urlChars("/"), urlChars("/=&%+,:@!$*")
+
+func urlChars(extra string) (set [256]bool) {
+	for c := range 256 {
+		set[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~"+extra, byte(c)) >= 0
+	}
+	return set
 }
 
 var hexColor = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
@@ -230,14 +283,34 @@ func variantTitle(v string) string {
 	return strings.TrimSpace(v)
 }
 
-// bindings builds the Liquid variables, unescaped: partBindings escapes
-// them for the part being rendered. URLs are filtered by safeURL. The names follow Shopify's own Liquid where one exists
-// (line_items, variant_title, abandoned_checkout_url) so merchants feel at home.
-func (d *Data) bindings() map[string]any {
-	esc := escaper(noEscape)
-	loc := d.locale()
-	m := func(x Money) string { return esc(x.Format(loc)) }
-	u := func(s string) string { return esc(safeURL(s)) }
+// cartLines prepares the cart lines once per render: the cart block and
+// the Liquid variables show the same values, and formatting prices and
+// checking URLs is a good part of a render.
+func (d *Data) cartLines(loc string) []cartLine {
+	lines := make([]cartLine, len(d.Lines))
+	for i, l := range d.Lines {
+		lines[i] = viewLine(l, loc)
+	}
+	return lines
+}
+
+func viewLine(l Line, loc string) cartLine {
+	return cartLine{
+		Title: l.Title, Variant: variantTitle(l.Variant), ImageURL: safeURL(l.ImageURL), URL: safeURL(l.URL),
+		Price: l.Price.Format(loc), LinePrice: lineTotal(l).Format(loc), Quantity: max(l.Quantity, 1),
+	}
+}
+
+// bindings builds the Liquid variables of both parts at once, with lines
+// from cartLines: hb for the HTML body, every string escaped and trusted
+// HTML kept; tb for subject and preheader, strings as they are and HTML
+// reduced to its text. The top-level maps are the caller's to add to. URLs
+// are filtered by safeURL. The names follow Shopify's own Liquid where one
+// exists (line_items, variant_title, abandoned_checkout_url) so merchants
+// feel at home.
+func (d *Data) bindings(loc string, cart []cartLine) (hb, tb map[string]any) {
+	m := func(x Money) string { return x.Format(loc) }
+	u := safeURL
 	name := firstName(d.Customer.FirstName)
 	t := texts(loc)
 	greeting := t.greeting
@@ -245,164 +318,210 @@ func (d *Data) bindings() map[string]any {
 		greeting = t.greetingName(name)
 	}
 
-	lines := make([]map[string]any, 0, len(d.Lines))
 	count := 0
-	for _, l := range d.Lines {
-		count += max(l.Quantity, 1)
-		lines = append(lines, lineBinding(l, esc, m, u))
+	lines := make([]parts, len(cart))
+	for i, l := range cart {
+		count += l.Quantity
+		lines[i] = lineParts(l)
 	}
-	shop := map[string]any{
-		"name":               esc(d.Shop.Name),
-		"url":                u(d.Shop.URL),
-		"email":              esc(d.Shop.ReplyTo),
-		"owner_name":         esc(d.Shop.OwnerName),
-		"address":            esc(d.Shop.Address),
-		"logo_url":           u(d.Shop.LogoURL),
-		"support_url":        u(d.Shop.SupportURL),
-		"brand_color":        brandColor(d.Shop.BrandColor),
-		"returns_days":       d.Shop.ReturnsDays,
-		"free_shipping_over": "",
-	}
+	shop := newParts(10)
+	shop.str("name", d.Shop.Name)
+	shop.str("url", u(d.Shop.URL))
+	shop.str("email", d.Shop.ReplyTo)
+	shop.str("owner_name", d.Shop.OwnerName)
+	shop.str("address", d.Shop.Address)
+	shop.str("logo_url", u(d.Shop.LogoURL))
+	shop.str("support_url", u(d.Shop.SupportURL))
+	shop.str("brand_color", brandColor(d.Shop.BrandColor))
+	shop.set("returns_days", d.Shop.ReturnsDays)
+	free := ""
 	if !d.Shop.FreeShippingOver.IsZero() {
-		shop["free_shipping_over"] = m(d.Shop.FreeShippingOver)
+		free = m(d.Shop.FreeShippingOver)
 	}
+	shop.str("free_shipping_over", free)
+
+	customer := newParts(3)
+	customer.str("first_name", name)
+	customer.set("has_first_name", name != "")
+	customer.str("email", d.Customer.Email)
+
 	recovery := u(d.RecoveryURL)
-	b := map[string]any{
-		"locale": loc,
-		"shop":   shop,
-		"customer": map[string]any{
-			"first_name":     esc(name),
-			"has_first_name": name != "",
-			"email":          esc(d.Customer.Email),
-		},
-		"greeting": esc(greeting),
-		"checkout": map[string]any{
-			"line_items":             lines,
-			"item_count":             count,
-			"subtotal_price":         m(d.Subtotal),
-			"total_price":            m(d.Total),
-			"currency":               esc(d.Total.Currency),
-			"abandoned_checkout_url": recovery,
-		},
-		"recovery_url":       recovery,
-		"unsubscribe_url":    u(d.UnsubscribeURL),
-		"preferences_url":    u(d.PreferencesURL),
-		"not_interested_url": u(d.NotInterestedURL),
-		"discount":           nil,
-		"order":              nil,
-	}
+	checkout := newParts(6)
+	checkout.list("line_items", lines)
+	checkout.set("item_count", count)
+	checkout.str("subtotal_price", m(d.Subtotal))
+	checkout.str("total_price", m(d.Total))
+	checkout.str("currency", d.Total.Currency)
+	checkout.str("abandoned_checkout_url", recovery)
+
+	b := newParts(16)
+	b.str("locale", loc)
+	b.sub("shop", shop)
+	b.sub("customer", customer)
+	b.str("greeting", greeting)
+	b.sub("checkout", checkout)
+	b.str("recovery_url", recovery)
+	b.str("unsubscribe_url", u(d.UnsubscribeURL))
+	b.str("preferences_url", u(d.PreferencesURL))
+	b.str("not_interested_url", u(d.NotInterestedURL))
+	b.set("discount", nil)
+	b.set("order", nil)
 	if d.Order != nil {
-		ol := make([]map[string]any, 0, len(d.Order.Lines))
-		for _, l := range d.Order.Lines {
-			ol = append(ol, lineBinding(l, esc, m, u))
+		ol := make([]parts, len(d.Order.Lines))
+		for i, l := range d.Order.Lines {
+			ol[i] = lineParts(viewLine(l, loc))
 		}
-		b["order"] = map[string]any{
-			"name":        esc(d.Order.Name),
-			"status_url":  u(d.Order.StatusURL),
-			"total_price": m(d.Order.Total),
-			"line_items":  ol,
-		}
+		order := newParts(4)
+		order.str("name", d.Order.Name)
+		order.str("status_url", u(d.Order.StatusURL))
+		order.str("total_price", m(d.Order.Total))
+		order.list("line_items", ol)
+		b.sub("order", order)
 	}
 	if x := d.Discount; x != nil && x.Code != "" {
-		b["discount"] = map[string]any{
-			"code":             esc(x.Code),
-			"kind":             x.Kind,
-			"value":            esc(discountValue(x, loc)),
-			"minimum":          map[bool]string{true: "", false: m(x.Minimum)}[x.Minimum.IsZero()],
-			"ends_at":          esc(formatDateTime(x.EndsAt, d.Shop.Location, loc)),
-			"expires_in_hours": hoursUntil(d.now(), x.EndsAt),
-			"apply_url":        u(applyURL(d.Shop.URL, x.Code, d.RecoveryURL)),
+		minimum := ""
+		if !x.Minimum.IsZero() {
+			minimum = m(x.Minimum)
 		}
+		discount := newParts(7)
+		discount.str("code", x.Code)
+		discount.str("kind", x.Kind)
+		discount.str("value", discountValue(x, loc))
+		discount.str("minimum", minimum)
+		discount.str("ends_at", formatDateTime(x.EndsAt, d.Shop.Location, loc))
+		discount.set("expires_in_hours", hoursUntil(d.now(), x.EndsAt))
+		discount.str("apply_url", u(applyURL(d.Shop.URL, x.Code, d.RecoveryURL)))
+		b.sub("discount", discount)
 	}
-	products := make([]map[string]any, 0, len(d.Products))
-	for _, p := range d.Products {
-		products = append(products, map[string]any{
-			"title":       esc(p.Title),
-			"url":         u(p.URL),
-			"image_url":   u(p.ImageURL),
-			"price":       m(p.Price),
-			"description": p.Description,
-		})
+	products := make([]parts, len(d.Products))
+	for i, p := range d.Products {
+		pp := newParts(5)
+		pp.str("title", p.Title)
+		pp.str("url", u(p.URL))
+		pp.str("image_url", u(p.ImageURL))
+		pp.str("price", m(p.Price))
+		pp.value("description", p.Description)
+		products[i] = pp
 	}
-	b["products"] = products
-	vars := map[string]any{}
-	for k, v := range d.Vars {
-		vars[k] = v
+	b.list("products", products)
+	vars := d.Vars
+	if vars == nil {
+		vars = map[string]any{}
 	}
-	b["vars"] = vars
-	return b
+	b.value("vars", vars)
+	return b.h, b.t
 }
 
-func lineBinding(l Line, esc escaper, m func(Money) string, u func(string) string) map[string]any {
-	return map[string]any{
-		"title":         esc(l.Title),
-		"variant_title": esc(variantTitle(l.Variant)),
-		"quantity":      max(l.Quantity, 1),
-		"price":         m(l.Price),
-		"line_price":    m(lineTotal(l)),
-		"image_url":     u(l.ImageURL),
-		"url":           u(l.URL),
-	}
+func lineParts(l cartLine) parts {
+	p := newParts(7)
+	p.str("title", l.Title)
+	p.str("variant_title", l.Variant)
+	p.set("quantity", l.Quantity)
+	p.str("price", l.Price)
+	p.str("line_price", l.LinePrice)
+	p.str("image_url", l.ImageURL)
+	p.str("url", l.URL)
+	return p
 }
 
-// trusted passes trusted HTML to the HTML part; subject and preheader get
-// its text.
-func trusted(h HTML, forHTML bool) string {
-	if forHTML {
-		return string(h)
-	}
-	return htmlToText(string(h))
+// parts is one map of Liquid variables per part: h for the HTML body, t
+// for subject and preheader.
+type parts struct{ h, t map[string]any }
+
+func newParts(n int) parts {
+	return parts{h: make(map[string]any, n+1), t: make(map[string]any, n+1)}
 }
 
-// partBindings prepares raw bindings for one part: for the HTML body every
-// string is escaped and HTML kept; for subject and preheader strings are
-// kept and HTML reduced to its text.
-func partBindings(raw map[string]any, forHTML bool) map[string]any {
-	esc := escaper(noEscape)
-	if forHTML {
-		esc = html.EscapeString
+// str sets shopper data: escaped for the HTML part.
+func (p parts) str(k, v string) { p.h[k], p.t[k] = html.EscapeString(v), v }
+
+// set sets a number, a boolean or nil: the same in both parts.
+func (p parts) set(k string, v any) { p.h[k], p.t[k] = v, v }
+
+func (p parts) sub(k string, q parts) { p.h[k], p.t[k] = q.h, q.t }
+
+func (p parts) list(k string, qs []parts) {
+	h, t := make([]map[string]any, len(qs)), make([]map[string]any, len(qs))
+	for i, q := range qs {
+		h[i], t[i] = q.h, q.t
 	}
-	return escapeValue(raw, esc, forHTML).(map[string]any)
+	p.h[k], p.t[k] = h, t
 }
 
-// escapeValue escapes strings at any depth; numbers and booleans are safe as
-// they are; HTML is trusted.
-func escapeValue(v any, esc escaper, forHTML bool) any {
+// value sets a value of any type (trusted HTML, the caller's Vars) as
+// partValue prepares it for each part.
+func (p parts) value(k string, v any) {
+	p.h[k], _ = partValue(v, true)
+	p.t[k], _ = partValue(v, false)
+}
+
+// textOf is trusted HTML shown in subject or preheader: its text, worked
+// out only if a template uses it.
+type textOf HTML
+
+// ToLiquid implements liquid.Drop.
+func (h textOf) ToLiquid() any { return htmlToText(string(h)) }
+
+// partValue escapes strings at any depth; numbers and booleans are safe as
+// they are; HTML is trusted. Maps and slices are copied only when something
+// in them changes, which for most shopper data is nothing.
+func partValue(v any, forHTML bool) (any, bool) {
 	switch x := v.(type) {
 	case string:
-		return esc(x)
+		if !forHTML {
+			return x, false
+		}
+		e := html.EscapeString(x)
+		return e, len(e) != len(x) // escaping only ever lengthens
 	case HTML:
-		return trusted(x, forHTML)
+		if forHTML {
+			return string(x), true
+		}
+		return textOf(x), true
 	case map[string]any:
-		out := make(map[string]any, len(x))
+		var out map[string]any
 		for k, e := range x {
-			out[k] = escapeValue(e, esc, forHTML)
+			if pe, changed := partValue(e, forHTML); changed {
+				if out == nil {
+					out = maps.Clone(x)
+				}
+				out[k] = pe
+			}
 		}
-		return out
+		if out == nil {
+			return x, false
+		}
+		return out, true
 	case []map[string]any:
-		out := make([]map[string]any, len(x))
-		for i, e := range x {
-			out[i] = escapeValue(e, esc, forHTML).(map[string]any)
-		}
-		return out
+		return partSlice(x, forHTML, func(e map[string]any) any { return e }, func(a any) map[string]any { return a.(map[string]any) })
 	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = escapeValue(e, esc, forHTML)
-		}
-		return out
+		return partSlice(x, forHTML, func(e any) any { return e }, func(a any) any { return a })
 	case []string:
-		out := make([]string, len(x))
-		for i, e := range x {
-			out[i] = esc(e)
-		}
-		return out
+		return partSlice(x, forHTML, func(e string) any { return e }, func(a any) string { return a.(string) })
 	case int, int32, int64, float64, bool, nil:
-		return x
+		return x, false
 	default:
 		// Unknown types could stringify to markup: show them as text.
-		return esc(toString(x))
+		s, _ := partValue(toString(x), forHTML)
+		return s, true
 	}
+}
+
+// partSlice is partValue for a slice of E, copied on first change.
+func partSlice[E any](x []E, forHTML bool, in func(E) any, out func(any) E) (any, bool) {
+	var cp []E
+	for i, e := range x {
+		if pe, changed := partValue(in(e), forHTML); changed {
+			if cp == nil {
+				cp = slices.Clone(x)
+			}
+			cp[i] = out(pe)
+		}
+	}
+	if cp == nil {
+		return x, false
+	}
+	return cp, true
 }
 
 func toString(v any) string {

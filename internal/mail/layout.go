@@ -89,10 +89,12 @@ type layoutData struct {
 // words of the body after the preheader.
 var preheaderPad = template.HTML(strings.Repeat("&#847;&zwnj;&nbsp;", 60))
 
-// cartLine is one row of the cart block ({{ cart_table }} in templates).
+// cartLine is one line as shown, in the cart block ({{ cart_table }} in
+// templates) and in the Liquid variables: unescaped, URLs through safeURL,
+// prices formatted.
 type cartLine struct {
-	Title, Variant, ImageURL, URL, LinePrice string
-	Quantity                                 int
+	Title, Variant, ImageURL, URL, Price, LinePrice string
+	Quantity                                        int
 }
 
 // writeCart writes the cart block: image, title, variant, quantity and price

@@ -53,7 +53,11 @@ type Money struct {
 
 // IsZero reports whether the money carries no amount.
 func (m Money) IsZero() bool {
-	r, ok := new(big.Rat).SetString(strings.TrimSpace(m.Amount))
+	a := strings.TrimSpace(m.Amount)
+	if c, ok := parseCents(a); ok {
+		return c == 0
+	}
+	r, ok := new(big.Rat).SetString(a)
 	return !ok || r.Sign() == 0
 }
 

@@ -10,11 +10,11 @@
 package mail
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"html"
 	"strings"
+	"sync/atomic"
 
 	"github.com/osteele/liquid"
 )
@@ -58,6 +58,9 @@ type Rendered struct {
 // Compiled is a parsed template, safe for concurrent use.
 type Compiled struct {
 	subject, preheader, body *liquid.Template
+	// bodySize is the largest body rendered so far, to size the buffers of
+	// the next render once instead of growing them step by step.
+	bodySize atomic.Int64
 }
 
 var (
@@ -133,14 +136,12 @@ func (c *Compiled) Render(d *Data) (*Rendered, error) {
 	loc := d.locale()
 	t := texts(loc)
 
-	raw := d.bindings()
-	hb := partBindings(raw, true)
-	hb["cart_table"] = string(d.cartHTML(loc))
-	var body bytes.Buffer
-	if err := c.body.FRender(&body, hb); err != nil {
-		return nil, templateError("body", err)
+	cart := d.cartLines(loc)
+	hb, tb := d.bindings(loc, cart)
+	body, err := c.renderBody(hb, cart, loc, d.Subtotal)
+	if err != nil {
+		return nil, err
 	}
-	tb := partBindings(raw, false)
 	tb["cart_table"] = ""
 	subject, serr := c.subject.RenderString(tb)
 	if serr != nil {
@@ -158,15 +159,15 @@ func (c *Compiled) Render(d *Data) (*Rendered, error) {
 	ld := layoutData{
 		Lang: loc, Subject: r.Subject, Preheader: r.Preheader, PreheaderPad: preheaderPad,
 		ShopName: d.Shop.Name, ShopURL: safeURL(d.Shop.URL), LogoURL: safeURL(d.Shop.LogoURL), Address: d.Shop.Address,
-		Body:   trustedBody(body.String()),
+		Body:   trustedBody(body),
 		Reason: t.reason(d.Shop.Name), Unsubscribe: t.unsubscribe, Preferences: t.preferences, NotInterested: t.notInterested,
 		UnsubscribeURL: safeURL(d.UnsubscribeURL), PreferencesURL: safeURL(d.PreferencesURL), NotInterestedURL: safeURL(d.NotInterestedURL),
 	}
 	if r.Preheader == "" {
 		ld.PreheaderPad = ""
 	}
-	var out bytes.Buffer
-	out.Grow(body.Len() + 8<<10)
+	var out strings.Builder
+	out.Grow(len(body) + 8<<10)
 	if err := layout.Execute(&out, ld); err != nil {
 		return nil, fmt.Errorf("mail: render layout: %w", err)
 	}
@@ -174,8 +175,23 @@ func (c *Compiled) Render(d *Data) (*Rendered, error) {
 	if len(r.HTML) > MaxHTMLSize {
 		return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, len(r.HTML))
 	}
-	r.Text = htmlToText(body.String()) + "\n\n--\n" + textFooter(ld)
+	r.Text = htmlToText(body) + "\n\n--\n" + textFooter(ld)
 	return r, nil
+}
+
+// renderBody renders the merchant's body with the HTML part's bindings,
+// before the layout: the HTML the text part is derived from.
+func (c *Compiled) renderBody(hb map[string]any, cart []cartLine, loc string, subtotal Money) (string, error) {
+	hb["cart_table"] = string(cartHTML(cart, loc, subtotal))
+	var b strings.Builder
+	b.Grow(int(c.bodySize.Load()))
+	if err := c.body.FRender(&b, hb); err != nil {
+		return "", templateError("body", err)
+	}
+	if n := int64(b.Len()); n > c.bodySize.Load() {
+		c.bodySize.Store(min(n, MaxHTMLSize))
+	}
+	return b.String(), nil
 }
 
 func textFooter(ld layoutData) string {
@@ -197,29 +213,21 @@ func textFooter(ld layoutData) string {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func (d *Data) cartHTML(loc string) HTML {
-	if len(d.Lines) == 0 {
+func cartHTML(all []cartLine, loc string, subtotal Money) HTML {
+	if len(all) == 0 {
 		return ""
 	}
 	t := texts(loc)
-	lines := make([]cartLine, 0, min(len(d.Lines), maxCartLines))
-	more := ""
-	for i, l := range d.Lines {
-		if i == maxCartLines {
-			more = t.moreItems(len(d.Lines) - maxCartLines)
-			break
-		}
-		lines = append(lines, cartLine{
-			Title: l.Title, Variant: variantTitle(l.Variant), ImageURL: safeURL(l.ImageURL), URL: safeURL(l.URL),
-			LinePrice: lineTotal(l).Format(loc), Quantity: max(l.Quantity, 1),
-		})
+	lines, more := all, ""
+	if len(all) > maxCartLines {
+		lines, more = all[:maxCartLines], t.moreItems(len(all)-maxCartLines)
 	}
-	subtotal := ""
-	if !d.Subtotal.IsZero() {
-		subtotal = d.Subtotal.Format(loc)
+	sub := ""
+	if !subtotal.IsZero() {
+		sub = subtotal.Format(loc)
 	}
 	var b strings.Builder
 	b.Grow(1024 + 900*len(lines))
-	writeCart(&b, lines, t.quantity, more, t.subtotal, subtotal)
+	writeCart(&b, lines, t.quantity, more, t.subtotal, sub)
 	return HTML(b.String())
 }

@@ -247,3 +247,130 @@ func BenchmarkRender5Items(b *testing.B) {
 		}
 	}
 }
+
+// textBoth runs both readers of htmlToText; fast is false when scanSimple
+// left the input to the tokenizer.
+func textBoth(src string) (fast, slow string, ok bool) {
+	var f, s textWriter
+	ok = f.scanSimple(src)
+	s.tokenize(src)
+	return tidyText(f.b), tidyText(s.b), ok
+}
+
+// The hand-written reader takes every default template's body and reads it
+// as x/net/html does.
+func TestHTMLToTextFastPathOnDefaults(t *testing.T) {
+	for _, name := range DefaultTemplateNames() {
+		for _, locale := range []string{LocaleEN, LocaleFR} {
+			tpl, ok := DefaultTemplate(name, locale)
+			require.True(t, ok)
+			c, err := Compile(tpl)
+			require.NoError(t, err)
+			d := SampleData(locale)
+			cart := d.cartLines(locale)
+			hb, _ := d.bindings(locale, cart)
+			body, err := c.renderBody(hb, cart, locale, d.Subtotal)
+			require.NoError(t, err)
+			fast, slow, ok := textBoth(body)
+			require.True(t, ok, "%s/%s: the fast reader gave up", name, locale)
+			require.Equal(t, slow, fast, "%s/%s", name, locale)
+		}
+	}
+}
+
+var htmlToTextSeeds = []string{
+	`<p>Hello <b>you</b>,</p><table><tr><td>Shirt</td><td>€59</td></tr></table>`,
+	`<a href="https://x.example/?a=1&amp;b=2">Go &amp; see</a> <a href=https://y.example>y</a><a href='http://z'></a>`,
+	`<A HREF="https://x.example">UPPER</A><BR/><Br /><p/>x<div style="display: none">hid<span>den</span></div>after`,
+	`<div style="DISPLAY:none">not hidden (case)</div><div style='display:none' style="color:red">last style wins</div>`,
+	`<!-- a comment --><!--[if mso]><table><![endif]-->text<!---->x<!-- -- -->y`,
+	"<p>tabs\tand\nnewlines \u00a0nbsp\u2003em space</p>&nbsp;&copy;&amp &notin; &#39;&#x41;&#0;",
+	`<ul><li>one</li><li>two <a href="https://a">https://a</a></li></ul><h1>T</h1><h4>F</h4><ol><li>x</li></ol>`,
+	`<img src="x" alt="y"><input disabled><td>a</td><th>b</th><a href="mailto:x@y">mail</a>`,
+	`<a href="https://o">outer <a href="https://i">inner </a> </a>tail`,
+	// Left to the tokenizer.
+	`<style>p{}</style><title>t</title><script>if (a<b) {}</script><textarea><b></textarea>`,
+	`a < b <3 <> </> <?xml?> <!DOCTYPE html> <!-->x<!--->y <a href="x&ampy">z</a> <p class=a/b>`,
+	"<p>\r\n</p>\x00<o:p>x</o:p><a href=\"https://x\" / >q</a><a =x>r</a><b a=\"unterminated>",
+}
+
+// Wherever the fast reader accepts its input, it reads it as the tokenizer.
+func FuzzHTMLToText(f *testing.F) {
+	for _, s := range htmlToTextSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		fast, slow, ok := textBoth(src)
+		if ok && fast != slow {
+			t.Fatalf("%q:\nfast %q\nslow %q", src, fast, slow)
+		}
+		if got := htmlToText(src); got != slow {
+			t.Fatalf("%q: htmlToText %q, tokenizer %q", src, got, slow)
+		}
+	})
+}
+
+// The seeds exercise both readers: the fast one takes the first ones and
+// leaves the last ones to the tokenizer.
+func TestHTMLToTextSeedsCoverBothReaders(t *testing.T) {
+	for i, s := range htmlToTextSeeds {
+		_, _, ok := textBoth(s)
+		require.Equal(t, i < 9, ok, "seed %d: %q", i, s)
+	}
+}
+
+// Shopper data that looks like markup or Liquid stays data on every path:
+// escaped in the HTML (body, cart block, layout), as typed in subject,
+// preheader and text, never evaluated; trusted HTML in a subject becomes
+// its text.
+func TestRenderShopperDataIsNeverMarkupOrLiquid(t *testing.T) {
+	c, err := Compile(Template{
+		Subject:   "{{ shop.name }} for {{ vars.who }}: {{ products[0].description }}",
+		Preheader: "{{ checkout.line_items[0].title }} {{ vars.list[0] }} {{ vars.nested.deep }}",
+		Body: `<p>{{ shop.name }}|{{ vars.who }}|{{ vars.list[0] }}|{{ vars.list[1] }}|{{ vars.nested.deep }}|{{ vars.nested.html }}</p>` +
+			`{{ cart_table }}<p>{{ products[0].description }}</p>`,
+	})
+	require.NoError(t, err)
+	d := SampleData(LocaleEN)
+	evil := `<script>alert(1)</script>{{ shop.owner_name }}{% if true %}x{% endif %}`
+	d.Shop.Name = evil
+	d.Lines = []Line{{Title: evil, Quantity: 1, Price: Money{Amount: "5", Currency: "EUR"}}}
+	nested := map[string]any{"deep": evil, "html": HTML("<em>trusted</em>")}
+	d.Vars = map[string]any{"who": evil, "list": []any{evil, HTML("<i>t</i>")}, "nested": nested}
+	r, err := c.Render(d)
+	require.NoError(t, err)
+
+	require.NotContains(t, r.HTML, "<script>")
+	require.Contains(t, r.HTML, "&lt;script&gt;alert(1)&lt;/script&gt;{{ shop.owner_name }}{% if true %}x{% endif %}")
+	require.Contains(t, r.HTML, "|<i>t</i>|")
+	require.Contains(t, r.HTML, "|<em>trusted</em></p>")
+	require.NotContains(t, r.HTML, "Claire", "the owner's name only comes from a template, never from data")
+	require.Equal(t, evil+" for "+evil+": Hand-poured soy wax, about 40 hours of burn time.", r.Subject)
+	require.Equal(t, evil+" "+evil+" "+evil, r.Preheader)
+	require.Contains(t, r.Text, evil+"|"+evil+"|"+evil+"|t|"+evil+"|trusted")
+	require.NotContains(t, r.Text, "<em>")
+	// The caller's values are shown, not changed.
+	require.Equal(t, HTML("<em>trusted</em>"), nested["html"])
+	require.Equal(t, HTML("<i>t</i>"), d.Vars["list"].([]any)[1])
+}
+
+// safeURL's shortcut gives what net/url gives.
+func FuzzSafeURL(f *testing.F) {
+	for _, s := range []string{
+		"https://maison-co.example/checkouts/c/abc123/recover?key=k&locale=en", "http://x.example", "https://x.example/",
+		"https://x.example?", "https://x.example?a=%2F&b=c+d", "https://X.example/", "https://x.example:443/",
+		"https://x.example/a%20b", "https://x.example/a b", "https://x.example/#f", "https://user@x.example/",
+		"javascript:alert(1)", "https://", "https:///path", "https://x.example//a/../b", "https://x.example_y/",
+		" https://x.example/p ", "https://x.example/?q=\x7f", "HTTPS://x.example/", "https://x.example/é",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		raw = strings.TrimSpace(raw)
+		if plainURL(raw) {
+			if got := parsedURL(raw); got != raw {
+				t.Fatalf("%q: net/url gives %q", raw, got)
+			}
+		}
+	})
+}

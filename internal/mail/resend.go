@@ -43,10 +43,11 @@ type ResendOptions struct {
 }
 
 // Resend sends through Resend's API. Safe for concurrent use; create one per
-// process. Concurrent Sends are coalesced: while one call waits for the
-// shared pacer, others queue, and everything queued when the turn comes
-// goes out together through the batch endpoint (up to 100), so throughput
-// grows with load instead of stalling on the rate limit.
+// process. Concurrent Sends are coalesced: while one request waits for the
+// shared pacer, others queue, and what is queued shortly before the turn
+// comes goes out together through the batch endpoint (up to 100), so
+// throughput grows with load instead of stalling on the rate limit. Their
+// messages are recorded together too (claims).
 type Resend struct {
 	db          *gorm.DB
 	client      *resend.Client
@@ -56,15 +57,21 @@ type Resend struct {
 	log         *slog.Logger
 	now         func() time.Time
 
-	mu      sync.Mutex
-	queue   []*pending
-	leading bool
+	sends  coalescer[*pending]
+	claims coalescer[*claimReq]
 }
 
 type pending struct {
 	m    *Message
 	req  *resend.SendEmailRequest
-	done chan error
+	done chan result
+}
+
+// result is what became of one queued message: Resend's id, or an error
+// (a RejectedError when it is final).
+type result struct {
+	id  string
+	err error
 }
 
 // maxBatch is Resend's batch size limit.
@@ -129,7 +136,7 @@ func (r *Resend) Send(ctx context.Context, m *Message) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("mail: encode message %d: %w", m.ID, err)
 	}
-	row, err := claim(ctx, r.db, m, "resend", body)
+	row, err := r.claim(ctx, m, body)
 	if err != nil {
 		return "", err
 	}
@@ -137,17 +144,18 @@ func (r *Resend) Send(ctx context.Context, m *Message) (string, error) {
 		return id, err
 	}
 	if row.SendKey == nil {
-		p := &pending{m: m, req: req, done: make(chan error, 1)}
-		r.enqueue(p)
+		p := &pending{m: m, req: req, done: make(chan result, 1)}
+		r.sends.add(p, r.lead)
+		var res result
 		select {
-		case err = <-p.done:
+		case res = <-p.done:
 		case <-ctx.Done():
 			// The leader may still send it; the row and its key make the
 			// next Send find the outcome or replay the same request.
 			return "", fmt.Errorf("mail: send message %d: %w", m.ID, ctx.Err())
 		}
-		if err != nil && !errors.Is(err, errLostRace) {
-			return "", err
+		if !errors.Is(res.err, errLostRace) {
+			return res.id, res.err
 		}
 	} else if err := r.replay(ctx, *row.SendKey); err != nil {
 		return "", err
@@ -186,44 +194,160 @@ func (row *messageRow) outcome() (string, bool, error) {
 	return "", false, nil
 }
 
-func (r *Resend) enqueue(p *pending) {
-	r.mu.Lock()
-	r.queue = append(r.queue, p)
-	lead := !r.leading
-	r.leading = true
-	r.mu.Unlock()
-	if lead {
-		go r.lead()
+// coalescer gathers what concurrent callers add and has one goroutine at a
+// time work through it in groups.
+type coalescer[T any] struct {
+	mu      sync.Mutex
+	queue   []T
+	running bool
+}
+
+// add queues x and starts work if no goroutine is on it.
+func (c *coalescer[T]) add(x T, work func()) {
+	c.mu.Lock()
+	c.queue = append(c.queue, x)
+	start := !c.running
+	c.running = true
+	c.mu.Unlock()
+	if start {
+		go work()
 	}
 }
 
-// lead sends what is queued, a group per pacer turn, until the queue is
-// empty. One leader per process at a time.
-func (r *Resend) lead() {
+// idle tells the worker whether to stop: nothing is queued. The next add
+// then starts another.
+func (c *coalescer[T]) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.running = false
+	}
+	return !c.running
+}
+
+// take removes up to n queued items. Only the worker takes, so after idle
+// answered false there is at least one.
+func (c *coalescer[T]) take(n int) []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n = min(len(c.queue), n)
+	group := slices.Clone(c.queue[:n])
+	c.queue = c.queue[n:]
+	return group
+}
+
+// claimReq is a Send waiting for its message to be recorded.
+type claimReq struct {
+	m    *Message
+	body []byte
+	done chan claimResult
+}
+
+type claimResult struct {
+	row *messageRow
+	err error
+}
+
+// claim records m with its request, like the package's claim, but together
+// with the other Sends claiming at the same time: a burst of due messages
+// costs a few multi-row INSERTs instead of one commit each, and the
+// database is free sooner for the leader's bookings.
+func (r *Resend) claim(ctx context.Context, m *Message, body []byte) (*messageRow, error) {
+	c := &claimReq{m: m, body: body, done: make(chan claimResult, 1)}
+	r.claims.add(c, r.claimLoop)
+	select {
+	case res := <-c.done:
+		return res.row, res.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("mail: record message %d: %w", m.ID, ctx.Err())
+	}
+}
+
+// maxClaims per INSERT: a hundred requests of tens of KB each.
+const maxClaims = 100
+
+func (r *Resend) claimLoop() {
 	for {
-		r.mu.Lock()
-		if len(r.queue) == 0 {
-			r.leading = false
-			r.mu.Unlock()
+		if r.claims.idle() {
 			return
 		}
-		r.mu.Unlock()
+		group := r.claims.take(maxClaims)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		rows, err := claimMany(ctx, r.db, group, "resend")
+		if err != nil {
+			// One bad message (its shop gone) must not hold up the others.
+			for _, c := range group {
+				row, err := claim(ctx, r.db, c.m, "resend", c.body)
+				c.done <- claimResult{row, err}
+			}
+		} else {
+			for _, c := range group {
+				c.done <- claimResult{rows[c.m.ID], nil}
+			}
+		}
+		cancel()
+	}
+}
+
+// maxInFlight bounds the requests between their pacer turn and their
+// recorded outcome. The leader books and sends the next group while earlier
+// ones are answered and recorded, so their round trip and database time do
+// not push back the next turn.
+const maxInFlight = 3
+
+// prepareAhead is how long before its pacer turn the leader takes a group
+// and books it in the database: what arrives until then still makes the
+// group, and the booking is done when the turn comes.
+const prepareAhead = 80 * time.Millisecond
+
+// lead sends what is queued, a group per pacer turn, until the queue is
+// empty. One leader per process at a time. A turn is booked ahead, the
+// group prepared shortly before it, and the request sent on it with
+// nothing in between: work between the turn and the request would reach
+// Resend's window as jitter. Requests are answered and recorded while the
+// next is prepared.
+func (r *Resend) lead() {
+	inFlight := make(chan struct{}, maxInFlight)
+	for {
+		if r.sends.idle() {
+			return
+		}
+		inFlight <- struct{}{}
 		// Not the callers' contexts: one caller giving up must not cancel
 		// the others' emails.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		err := r.pacer.Wait(ctx)
-		r.mu.Lock()
-		n := min(len(r.queue), maxBatch)
-		group := slices.Clone(r.queue[:n])
-		r.queue = r.queue[n:]
-		r.mu.Unlock()
+		at, err := r.pacer.Reserve(ctx)
 		if err == nil {
-			err = r.sendGroup(ctx, group)
+			err = sleepUntil(ctx, at.Add(-prepareAhead))
 		}
-		cancel()
-		for _, p := range group {
-			p.done <- err
+		group := r.sends.take(maxBatch)
+		var req *booking
+		if err == nil {
+			req, err = r.book(ctx, group)
 		}
+		if err == nil {
+			err = sleepUntil(ctx, at)
+		}
+		go func() {
+			defer func() {
+				cancel()
+				<-inFlight
+			}()
+			var got map[int64]result
+			if err == nil {
+				got, err = r.call(ctx, req.key, req.ids, req.reqs, req.batch)
+			}
+			for _, p := range group {
+				res, ok := got[p.m.ID]
+				switch {
+				case err != nil:
+					res = result{err: err}
+				case !ok: // another process had taken it
+					res = result{err: errLostRace}
+				}
+				p.done <- res
+			}
+		}()
 	}
 }
 
@@ -231,7 +355,17 @@ func (r *Resend) lead() {
 // request instead.
 var errLostRace = errors.New("mail: message taken by another sender")
 
-func (r *Resend) sendGroup(ctx context.Context, group []*pending) error {
+// booking is a request recorded under its idempotency key, ready to post.
+type booking struct {
+	key   string
+	ids   []int64
+	reqs  []*resend.SendEmailRequest
+	batch bool
+}
+
+// book records the key of the request that will carry group, on the
+// members no other process has started, and returns that request.
+func (r *Resend) book(ctx context.Context, group []*pending) (*booking, error) {
 	now := r.now()
 	if len(group) == 1 {
 		p := group[0]
@@ -239,12 +373,12 @@ func (r *Resend) sendGroup(ctx context.Context, group []*pending) error {
 		res := r.db.WithContext(ctx).Exec(`UPDATE mail_messages SET send_key = ?, status = 'sending', attempted_at = ?, updated_at = ?
 WHERE id = ? AND send_key IS NULL`, key, now, now, p.m.ID)
 		if res.Error != nil {
-			return fmt.Errorf("mail: start message %d: %w", p.m.ID, res.Error)
+			return nil, fmt.Errorf("mail: start message %d: %w", p.m.ID, res.Error)
 		}
 		if res.RowsAffected == 0 {
-			return errLostRace
+			return nil, errLostRace
 		}
-		return r.call(ctx, key, []int64{p.m.ID}, []*resend.SendEmailRequest{p.req}, false)
+		return &booking{key: key, ids: []int64{p.m.ID}, reqs: []*resend.SendEmailRequest{p.req}}, nil
 	}
 	// Lock the members still free, name the batch after them, and record
 	// the key on each before the call, in one transaction.
@@ -272,10 +406,10 @@ WHERE id = ? AND send_key IS NULL`, key, now, now, p.m.ID)
 			key, now, now, members).Error
 	})
 	if err != nil {
-		return fmt.Errorf("mail: start batch: %w", err)
+		return nil, fmt.Errorf("mail: start batch: %w", err)
 	}
 	if len(members) == 0 {
-		return errLostRace
+		return nil, errLostRace
 	}
 	reqs := make([]*resend.SendEmailRequest, len(members))
 	for i, id := range members {
@@ -283,7 +417,7 @@ WHERE id = ? AND send_key IS NULL`, key, now, now, p.m.ID)
 	}
 	// Even a single remaining member goes to the batch endpoint: its key
 	// names a batch, and a replay must use the same endpoint and body.
-	return r.call(ctx, key, members, reqs, true)
+	return &booking{key: key, ids: members, reqs: reqs, batch: true}, nil
 }
 
 func batchKey(ids []int64) string {
@@ -367,15 +501,20 @@ func (r *Resend) replay(ctx context.Context, key string) error {
 	if err := r.pacer.Wait(ctx); err != nil {
 		return err
 	}
-	return r.call(ctx, key, ids, reqs, isBatch)
+	_, err := r.call(ctx, key, ids, reqs, isBatch)
+	return err
 }
 
 // call posts the request(s) under key, retrying 429, 5xx and network errors
-// with backoff, and records the outcome on the messages.
-func (r *Resend) call(ctx context.Context, key string, ids []int64, reqs []*resend.SendEmailRequest, batch bool) error {
+// with backoff, records the outcome on the messages and returns it by
+// message id.
+func (r *Resend) call(ctx context.Context, key string, ids []int64, reqs []*resend.SendEmailRequest, batch bool) (map[int64]result, error) {
 	backoff := r.backoff
 	for attempt := 1; ; attempt++ {
-		cp := &capture{}
+		// Departures are logged by the transport: after the SDK has
+		// encoded the body (megabytes for a batch), as close to the wire
+		// as we get.
+		cp := &capture{depart: r.depart}
 		cctx := context.WithValue(ctx, captureKey{}, cp)
 		var got []string
 		var itemErrs map[int]string
@@ -410,14 +549,14 @@ func (r *Resend) call(ctx context.Context, key string, ids []int64, reqs []*rese
 		if rej != nil {
 			r.log.Warn("mail: resend refused", "key", key, "status", rej.Status, "code", rej.Code, "messages", len(ids))
 			if ferr := markFailed(ctx, r.db, ids, rej.reason(), r.now(), true); ferr != nil {
-				return ferr
+				return nil, ferr
 			}
-			return rej
+			return nil, rej
 		}
 		cause := fmt.Errorf("mail: resend status %d: %w", cp.status, err)
 		if !retry || attempt >= r.maxAttempts {
 			r.log.Warn("mail: resend unavailable, will retry later", "key", key, "status", cp.status, "attempts", attempt)
-			return cause
+			return nil, cause
 		}
 		var wait time.Duration
 		if cp.status == http.StatusTooManyRequests {
@@ -430,28 +569,30 @@ func (r *Resend) call(ctx context.Context, key string, ids []int64, reqs []*rese
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("mail: send: %w", ctx.Err())
+			return nil, fmt.Errorf("mail: send: %w", ctx.Err())
 		case <-t.C:
 		}
 		if err := r.pacer.Wait(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 }
 
 // record writes Resend's answer: ids in order for the accepted emails,
 // per-index errors (permissive batch) as final failures.
-func (r *Resend) record(ctx context.Context, key string, ids []int64, got []string, itemErrs map[int]string, batch bool) error {
+func (r *Resend) record(ctx context.Context, key string, ids []int64, got []string, itemErrs map[int]string, batch bool) (map[int64]result, error) {
 	now := r.now()
 	if !batch {
 		return r.recordOutcomes(ctx, r.db, ids, got, itemErrs, now, true)
 	}
+	var out map[int64]result
 	// A batch's outcomes and its completion in one transaction: one commit
 	// instead of one per member (the leader waits for it before its next
 	// turn). Should it fail, the members stay 'sending' under the batch key
 	// and a replay gets the same answers from Resend.
 	err := r.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := r.recordOutcomes(ctx, tx, ids, got, itemErrs, now, false); err != nil {
+		var err error
+		if out, err = r.recordOutcomes(ctx, tx, ids, got, itemErrs, now, false); err != nil {
 			return err
 		}
 		if err := tx.Exec(`UPDATE mail_batches SET completed_at = ? WHERE key = ?`, now, key).Error; err != nil {
@@ -462,25 +603,47 @@ func (r *Resend) record(ctx context.Context, key string, ids []int64, got []stri
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func (r *Resend) recordOutcomes(ctx context.Context, db *gorm.DB, ids []int64, got []string, itemErrs map[int]string, now time.Time, clearRequest bool) error {
+func (r *Resend) recordOutcomes(ctx context.Context, db *gorm.DB, ids []int64, got []string, itemErrs map[int]string, now time.Time, clearRequest bool) (map[int64]result, error) {
+	out := make(map[int64]result, len(ids))
 	next := 0
 	for i, id := range ids {
 		if msg, bad := itemErrs[i]; bad {
-			if err := markFailed(ctx, db, []int64{id}, (&RejectedError{Status: 422, Code: "validation_error", Reason: msg}).reason(), now, clearRequest); err != nil {
-				return err
+			reason := (&RejectedError{Status: 422, Code: "validation_error", Reason: msg}).reason()
+			if err := markFailed(ctx, db, []int64{id}, reason, now, clearRequest); err != nil {
+				return nil, err
 			}
+			// As messageRow.outcome reports it once stored.
+			out[id] = result{err: &RejectedError{Reason: truncate(reason, 500)}}
 			continue
 		}
 		if next >= len(got) {
-			return fmt.Errorf("mail: resend answered %d ids for %d emails", len(got), len(ids))
+			return nil, fmt.Errorf("mail: resend answered %d ids for %d emails", len(got), len(ids))
 		}
 		if err := markSent(ctx, db, id, got[next], now, clearRequest); err != nil {
-			return err
+			return nil, err
 		}
+		out[id] = result{id: got[next]}
 		next++
+	}
+	return out, nil
+}
+
+// depart waits, if need be, and logs the request leaving with the pacer.
+// Only a cancelled context stops it: with Redis unavailable, pacing rests
+// on the turns already taken.
+func (r *Resend) depart(ctx context.Context) error {
+	err := r.pacer.Depart(ctx)
+	if err != nil && ctx.Err() != nil {
+		return err
+	}
+	if err != nil {
+		r.log.Warn("mail: pacer update failed", "err", err)
 	}
 	return nil
 }
@@ -512,8 +675,10 @@ func classify(c *capture, err error) (retry bool, rej *RejectedError) {
 
 type captureKey struct{}
 
-// capture is what captureTransport saw of a response.
+// capture is what captureTransport saw of a response; depart, if set, is
+// called as the request leaves, and an error from it stops the request.
 type capture struct {
+	depart  func(context.Context) error
 	status  int
 	header  http.Header
 	code    string
@@ -523,8 +688,13 @@ type capture struct {
 type captureTransport struct{ base http.RoundTripper }
 
 func (t captureTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
 	c, ok := req.Context().Value(captureKey{}).(*capture)
+	if ok && c.depart != nil {
+		if err := c.depart(req.Context()); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := t.base.RoundTrip(req)
 	if err != nil || !ok {
 		return resp, err
 	}

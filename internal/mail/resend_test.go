@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -375,4 +376,100 @@ func TestResendDoesNotReplayPastTheKeyWindow(t *testing.T) {
 	require.ErrorIs(t, err, ErrRejected)
 	reqs, _ := b.fake.Stats()
 	require.Equal(t, 1, reqs)
+}
+
+// The pacer books a turn ahead; a request leaving keeps a second's
+// distance (plus a margin) from the limit-th last one that left, even when
+// those left late.
+func TestPacerBooksAheadAndKeepsTheWindowAfterLateDepartures(t *testing.T) {
+	opt, err := redis.ParseURL(testenv.RedisURL(t))
+	require.NoError(t, err)
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	p := NewPacer(rdb, "ahead")
+	p.DefaultLimit, p.Headroom = 5, 1
+	ctx := context.Background()
+
+	start := time.Now()
+	first, err := p.Reserve(ctx)
+	require.NoError(t, err)
+	second, err := p.Reserve(ctx)
+	require.NoError(t, err)
+	require.Less(t, time.Since(start), 150*time.Millisecond, "the second turn is booked, not waited for")
+	require.InDelta(t, 200*time.Millisecond, second.Sub(first), float64(20*time.Millisecond))
+
+	// Five requests leave together, behind their turns: the sixth leaves a
+	// window after the first of them.
+	q := NewPacer(rdb, "late")
+	q.DefaultLimit = 5
+	start = time.Now()
+	for range 5 {
+		require.NoError(t, q.Depart(ctx))
+	}
+	require.Less(t, time.Since(start), 150*time.Millisecond)
+	require.NoError(t, q.Depart(ctx))
+	require.GreaterOrEqual(t, time.Since(start), window-20*time.Millisecond)
+}
+
+// Requests overlap: the next batch goes out on its pacer turn while the
+// previous one is still being answered, instead of after it.
+func TestResendSendsTheNextBatchWhileOneIsAnswered(t *testing.T) {
+	rec := &recordingTransport{base: http.DefaultTransport}
+	latency := 500 * time.Millisecond
+	b := setupSend(t, resendtest.Options{RateLimit: 5, Latency: latency}, ResendOptions{HTTP: &http.Client{Transport: rec}})
+	ctx := context.Background()
+	const n = 400
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = b.sender.Send(ctx, b.message(int64(2000+i), fmt.Sprintf("o%d@gmail.com", i)))
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+	require.Len(t, b.fake.Emails(), n)
+	rec.mu.Lock()
+	at := slices.Clone(rec.all)
+	rec.mu.Unlock()
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	require.GreaterOrEqual(t, len(at), 3)
+	overlapped := 0
+	for i := 1; i < len(at); i++ {
+		if at[i].Sub(at[i-1]) < latency {
+			overlapped++
+		}
+	}
+	require.Positive(t, overlapped, "one request at a time: %v", at)
+}
+
+// Claims are recorded together; a message that cannot be recorded (its
+// shop is gone) fails alone.
+func TestResendClaimsTogetherAndABadOneFailsAlone(t *testing.T) {
+	b := setupSend(t, resendtest.Options{RateLimit: 5}, ResendOptions{})
+	ctx := context.Background()
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			m := b.message(int64(3000+i), fmt.Sprintf("c%d@gmail.com", i))
+			if i == 7 {
+				m.ShopID = b.shopID + 1000
+			}
+			_, errs[i] = b.sender.Send(ctx, m)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if i == 7 {
+			require.Error(t, err)
+			require.NotErrorIs(t, err, ErrRejected)
+			continue
+		}
+		require.NoError(t, err, "message %d", i)
+	}
+	require.Len(t, b.fake.Emails(), n-1)
 }

@@ -116,6 +116,52 @@ ON CONFLICT (id) DO NOTHING`,
 	return loadMessage(ctx, db, m.ID)
 }
 
+// claimMany is claim for several messages in two statements. It returns
+// each row's state (not its stored request) by id.
+func claimMany(ctx context.Context, db *gorm.DB, group []*claimReq, provider string) (map[int64]*messageRow, error) {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO mail_messages (id, shop_id, contact_id, to_email, flow, step, provider, status, request) VALUES `)
+	args := make([]any, 0, 8*len(group))
+	ids := make([]int64, 0, len(group))
+	seen := make(map[int64]bool, len(group))
+	for _, c := range group {
+		m := c.m
+		if seen[m.ID] {
+			continue // the same message twice: both callers get its row
+		}
+		seen[m.ID] = true
+		ids = append(ids, m.ID)
+		var contact any
+		if m.ContactID > 0 {
+			contact = m.ContactID
+		}
+		if len(args) > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(`(?, ?, ?, ?, ?, ?, ?, 'queued', ?::jsonb)`)
+		args = append(args, m.ID, m.ShopID, contact, strings.ToLower(strings.TrimSpace(m.To)), m.Flow, m.Step, provider, string(c.body))
+	}
+	q.WriteString(` ON CONFLICT (id) DO NOTHING`)
+	if err := db.WithContext(ctx).Exec(q.String(), args...).Error; err != nil {
+		return nil, fmt.Errorf("mail: record messages: %w", err)
+	}
+	var rows []messageRow
+	if err := db.WithContext(ctx).Select("id", "status", "send_key", "provider_id", "error").
+		Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("mail: load messages: %w", err)
+	}
+	out := make(map[int64]*messageRow, len(rows))
+	for i := range rows {
+		out[rows[i].ID] = &rows[i]
+	}
+	for _, id := range ids {
+		if out[id] == nil {
+			return nil, fmt.Errorf("mail: message %d: %w", id, ErrNotFound)
+		}
+	}
+	return out, nil
+}
+
 func loadMessage(ctx context.Context, db *gorm.DB, id int64) (*messageRow, error) {
 	var rows []messageRow
 	if err := db.WithContext(ctx).Where("id = ?", id).Limit(1).Find(&rows).Error; err != nil {

@@ -26,7 +26,7 @@ var PixelSettingsFields = []string{"accountID", "appUrl"}
 
 // ErrNoWebPixel is the top-level error of the webPixel query for a shop
 // without a pixel.
-var ErrNoWebPixel = errors.New("No web pixel was found for this app.") //nolint:staticcheck // Shopify's wording
+var ErrNoWebPixel = errors.New("No web pixel was found for this app.") // Shopify's wording
 
 // WebPixel is the web pixel the stand-in holds for a shop.
 type WebPixel struct {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/relance/relance/internal/analytics"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/mail"
 	"github.com/relance/relance/internal/platform"
@@ -95,6 +96,12 @@ func (m *Main) startPeriodic(ctx context.Context) {
 	})
 	m.every(ctx, "data-export-purge", time.Hour, func(ctx context.Context) error {
 		_, err := m.c.privacy.PurgeExpiredExports(ctx)
+		return err
+	})
+	// Folds the KPI deltas the metrics triggers append into hourly rows
+	// (reads add the pending ones, so this only keeps reads short).
+	m.every(ctx, "metrics-rollup", analytics.RollUpInterval, func(ctx context.Context) error {
+		_, err := m.c.analytics.RollUp(ctx)
 		return err
 	})
 	// Mail bookkeeping is kept only while it can matter (mail.DefaultRetention):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -25,6 +26,8 @@ type Redemptions interface {
 type Service struct {
 	db          *gorm.DB
 	redemptions Redemptions
+	zones       sync.Map // time zone name → *time.Location
+	shopZones   sync.Map // shop id → shopZone
 }
 
 // New returns the service; redemptions may be nil (clicks only).

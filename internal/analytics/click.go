@@ -1,7 +1,8 @@
 // Package analytics attributes orders to Relance emails and reads the KPIs
 // the admin shows: tracked clicks (GET /r/:token), attribution of each
 // order (discount code used, else last click within the shop's window),
-// and Summary / Steps over a period, from indexed tables.
+// and the figures of the admin (Home, Summary, Steps, FlowActivity) over a
+// period, from hourly pre-aggregated rows (rollup.go) rather than scans.
 package analytics
 
 import (

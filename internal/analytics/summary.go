@@ -2,7 +2,6 @@ package analytics
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"time"
 )
@@ -18,8 +17,9 @@ type Summary struct {
 	// credited to an abandonment flow (checkout, cart, browse).
 	Orders          int64 `json:"orders"`
 	RecoveredOrders int64 `json:"recovered_orders"`
-	// AbandonmentsReached is the number of abandonment enrollments that got
-	// at least one email in the period; RecoveryRate is RecoveredOrders over it.
+	// AbandonmentsReached is the number of abandonment enrollments whose
+	// first email was sent in the period (each counts once, whatever the
+	// period); RecoveryRate is RecoveredOrders over it.
 	AbandonmentsReached int64   `json:"abandonments_reached"`
 	RecoveryRate        float64 `json:"recovery_rate"`
 	// Revenue attributed (all flows) and recovered (abandonment flows).
@@ -33,55 +33,38 @@ type Summary struct {
 	AOVOverall   float64 `json:"aov_overall"`
 }
 
-// Summary reads the KPIs of a shop over [from, to); every figure is an
-// indexed read (sends by (shop_id, sent_at), attributions and orders by
-// (shop_id, ordered_at)). Cancelled orders are left out.
+// Summary reads the KPIs of a shop over the hours starting in [from, to)
+// (the figures are kept per UTC hour: bounds inside an hour take it whole
+// when it starts at or after from, and before to). Cancelled orders are
+// left out. See sums for the cost.
 func (s *Service) Summary(ctx context.Context, shopID int64, from, to time.Time) (*Summary, error) {
-	out := &Summary{From: from, To: to}
-	db := s.db.WithContext(ctx)
-	var sends []struct {
-		Sent    int64
-		Reached int64
+	rows, err := s.sums(ctx, shopID, from, to, byNothing)
+	if err != nil {
+		return nil, err
 	}
-	if err := db.Raw(`SELECT count(*) AS sent, count(DISTINCT enrollment_id) FILTER (WHERE flow_key IN ?) AS reached
-		FROM journey_messages WHERE shop_id = ? AND status = 'sent' AND sent_at >= ? AND sent_at < ?`,
-		abandonment, shopID, from, to).Scan(&sends).Error; err != nil {
-		return nil, fmt.Errorf("analytics: sends of shop %d: %w", shopID, err)
+	var f figures
+	for _, r := range rows {
+		f.add(r)
 	}
-	var attr []struct {
-		Orders, Recovered         int64
-		Revenue, RecoveredRevenue float64
+	return summarize(f, from, to), nil
+}
+
+// summarize derives the KPIs from a period's sums.
+func summarize(f figures, from, to time.Time) *Summary {
+	out := &Summary{From: from, To: to, Sent: f.Sent, Orders: f.Orders, RecoveredOrders: f.RecoveredOrders,
+		AbandonmentsReached: f.Reached, Revenue: round2(f.Revenue), RecoveredRevenue: round2(f.RecoveredRevenue)}
+	if f.RecoveredOrders > 0 {
+		out.AOVRecovered = round2(f.RecoveredRevenue / float64(f.RecoveredOrders))
 	}
-	if err := db.Raw(`SELECT count(*) AS orders, count(*) FILTER (WHERE recovered) AS recovered,
-		COALESCE(sum(revenue), 0)::float8 AS revenue, COALESCE(sum(revenue) FILTER (WHERE recovered), 0)::float8 AS recovered_revenue
-		FROM analytics_attributions WHERE shop_id = ? AND cancelled_at IS NULL AND ordered_at >= ? AND ordered_at < ?`,
-		shopID, from, to).Scan(&attr).Error; err != nil {
-		return nil, fmt.Errorf("analytics: attributions of shop %d: %w", shopID, err)
-	}
-	var all []struct{ AOV float64 }
-	if err := db.Raw(`SELECT COALESCE(avg(total_price), 0)::float8 AS aov FROM contact_orders
-		WHERE shop_id = ? AND cancelled_at IS NULL AND ordered_at >= ? AND ordered_at < ?`, shopID, from, to).Scan(&all).Error; err != nil {
-		return nil, fmt.Errorf("analytics: orders of shop %d: %w", shopID, err)
-	}
-	if len(sends) == 1 {
-		out.Sent, out.AbandonmentsReached = sends[0].Sent, sends[0].Reached
-	}
-	if len(attr) == 1 {
-		a := attr[0]
-		out.Orders, out.RecoveredOrders, out.Revenue, out.RecoveredRevenue = a.Orders, a.Recovered, round2(a.Revenue), round2(a.RecoveredRevenue)
-		if a.Recovered > 0 {
-			out.AOVRecovered = round2(a.RecoveredRevenue / float64(a.Recovered))
-		}
-	}
-	if len(all) == 1 {
-		out.AOVOverall = round2(all[0].AOV)
+	if f.ShopOrders > 0 {
+		out.AOVOverall = round2(f.ShopRevenue / float64(f.ShopOrders))
 	}
 	out.RecoveryRate = ratio(out.RecoveredOrders, out.AbandonmentsReached)
 	out.ConversionPerEmail = ratio(out.Orders, out.Sent)
 	if out.Sent > 0 {
 		out.RevenuePerEmail = round2(out.Revenue / float64(out.Sent))
 	}
-	return out, nil
+	return out
 }
 
 // StepStats is one flow step's performance over a period.
@@ -95,27 +78,21 @@ type StepStats struct {
 }
 
 // Steps reads per-step sends, attributed orders, revenue and conversion
-// over [from, to), ordered by flow and step.
+// over the hours starting in [from, to), ordered by flow and step.
 func (s *Service) Steps(ctx context.Context, shopID int64, from, to time.Time) ([]StepStats, error) {
-	var out []StepStats
-	err := s.db.WithContext(ctx).Raw(`
-WITH sent AS (
-	SELECT flow_key, step_key, count(*) AS sent FROM journey_messages
-	WHERE shop_id = ? AND status = 'sent' AND sent_at >= ? AND sent_at < ? GROUP BY 1, 2
-), won AS (
-	SELECT flow_key, step_key, count(*) AS orders, sum(revenue)::float8 AS revenue FROM analytics_attributions
-	WHERE shop_id = ? AND cancelled_at IS NULL AND ordered_at >= ? AND ordered_at < ? GROUP BY 1, 2
-)
-SELECT COALESCE(sent.flow_key, won.flow_key) AS flow_key, COALESCE(sent.step_key, won.step_key) AS step_key,
-	COALESCE(sent.sent, 0) AS sent, COALESCE(won.orders, 0) AS orders, COALESCE(won.revenue, 0) AS revenue
-FROM sent FULL JOIN won ON won.flow_key = sent.flow_key AND won.step_key = sent.step_key
-ORDER BY 1, 2`, shopID, from, to, shopID, from, to).Scan(&out).Error
+	rows, err := s.sums(ctx, shopID, from, to, byStep)
 	if err != nil {
-		return nil, fmt.Errorf("analytics: steps of shop %d: %w", shopID, err)
+		return nil, err
 	}
-	for i := range out {
-		out[i].Revenue = round2(out[i].Revenue)
-		out[i].Conversion = ratio(out[i].Orders, out[i].Sent)
+	var out []StepStats
+	for _, r := range rows {
+		// Shop-wide rows (orders of the shop) and skips belong to no step;
+		// a step whose figures cancelled out (sent, then redacted) is none.
+		if r.FlowKey == "" || r.StepKey == "" || (r.Sent == 0 && r.Orders == 0) {
+			continue
+		}
+		out = append(out, StepStats{FlowKey: r.FlowKey, StepKey: r.StepKey, Sent: r.Sent, Orders: r.Orders,
+			Revenue: round2(r.Revenue), Conversion: ratio(r.Orders, r.Sent)})
 	}
 	return out, nil
 }

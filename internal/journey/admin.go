@@ -131,48 +131,29 @@ func (e *Engine) movePage(ctx context.Context, shopID int64, f *flow.Flow, loc *
 	return moved, last, err
 }
 
-// FlowStats are a flow's counters for the admin's list of sequences.
+// FlowStats are a flow's counters for the admin's list of sequences. The
+// engine knows Waiting; Sent and Skipped come from the analytics
+// pre-aggregates (internal/analytics FlowActivity).
 type FlowStats struct {
 	Waiting int64 // active enrollments
-	Sent    int64 // emails sent since the given time
-	Skipped int64 // steps skipped since the given time
+	Sent    int64 // emails sent over the period shown
+	Skipped int64 // steps skipped over the period shown
 }
 
-// FlowStats returns the counters of every flow of a shop that has any.
-func (e *Engine) FlowStats(ctx context.Context, shopID int64, since time.Time) (map[flow.Key]FlowStats, error) {
-	type row struct {
+// FlowStats returns the shoppers waiting in every flow of a shop that has
+// any (an index-only count of active enrollments per flow).
+func (e *Engine) FlowStats(ctx context.Context, shopID int64) (map[flow.Key]FlowStats, error) {
+	var waiting []struct {
 		FlowKey flow.Key
 		N       int64
 	}
-	out := map[flow.Key]FlowStats{}
-	db := e.db.WithContext(ctx)
-	var waiting, sent, skipped []row
-	if err := db.Raw(`SELECT flow_key, count(*) AS n FROM enrollments WHERE shop_id = ? AND status = 'active' GROUP BY flow_key`,
+	if err := e.db.WithContext(ctx).Raw(`SELECT flow_key, count(*) AS n FROM enrollments WHERE shop_id = ? AND status = 'active' GROUP BY flow_key`,
 		shopID).Scan(&waiting).Error; err != nil {
 		return nil, fmt.Errorf("journey: waiting counts of shop %d: %w", shopID, err)
 	}
-	if err := db.Raw(`SELECT flow_key, count(*) AS n FROM journey_messages WHERE shop_id = ? AND status = 'sent' AND sent_at >= ?
-		GROUP BY flow_key`, shopID, since).Scan(&sent).Error; err != nil {
-		return nil, fmt.Errorf("journey: sent counts of shop %d: %w", shopID, err)
-	}
-	if err := db.Raw(`SELECT en.flow_key, count(*) AS n FROM journey_decisions d JOIN enrollments en ON en.id = d.enrollment_id
-		WHERE d.shop_id = ? AND d.decision = 'skipped' AND d.at >= ? GROUP BY en.flow_key`, shopID, since).Scan(&skipped).Error; err != nil {
-		return nil, fmt.Errorf("journey: skipped counts of shop %d: %w", shopID, err)
-	}
+	out := make(map[flow.Key]FlowStats, len(waiting))
 	for _, r := range waiting {
-		s := out[r.FlowKey]
-		s.Waiting = r.N
-		out[r.FlowKey] = s
-	}
-	for _, r := range sent {
-		s := out[r.FlowKey]
-		s.Sent = r.N
-		out[r.FlowKey] = s
-	}
-	for _, r := range skipped {
-		s := out[r.FlowKey]
-		s.Skipped = r.N
-		out[r.FlowKey] = s
+		out[r.FlowKey] = FlowStats{Waiting: r.N}
 	}
 	return out, nil
 }
@@ -268,122 +249,3 @@ func (e *Engine) ReserveMessageID(ctx context.Context) (int64, error) {
 	return id, nil
 }
 
-// Metrics are the home page's figures over a window. Amounts are in the
-// shop's currency, as decimals.
-type Metrics struct {
-	Sent               int64
-	RecoveredOrders    int64
-	RecoveryRate       float64 // abandonments recovered / abandonments started
-	Revenue            float64
-	RevenuePerEmail    float64
-	ConversionPerEmail float64 // attributed orders / emails sent
-	AOVRecovered       float64
-	AOVOverall         float64
-	Series             []DayMetrics
-}
-
-// DayMetrics is one day of the window, in the shop's time zone.
-type DayMetrics struct {
-	Day     string // YYYY-MM-DD
-	Sent    int64
-	Revenue float64
-}
-
-// AttributionWindow is how long after an email an order counts for it in
-// Metrics.
-const AttributionWindow = 5 * 24 * time.Hour
-
-// Metrics computes a shop's figures for [from, to).
-//
-// Attribution here is a first approximation, until the analytics package
-// (issue 6) attributes orders to the message clicked or whose code was used:
-// an order counts as earned by Relance when its contact had been sent an
-// email within AttributionWindow before it. Recovery rate counts abandonment
-// enrollments (browse, cart, checkout) started in the window, not counting
-// those handed over to a higher rung of the ladder, and how many of them
-// ended with a purchase.
-func (e *Engine) Metrics(ctx context.Context, shopID int64, from, to time.Time) (*Metrics, error) {
-	db := e.db.WithContext(ctx)
-	var zone []string
-	if err := db.Raw(`SELECT `+ShopZoneSQL+` FROM shops s LEFT JOIN shop_settings ss ON ss.shop_id = s.id WHERE s.id = ?`, shopID).
-		Scan(&zone).Error; err != nil {
-		return nil, fmt.Errorf("journey: metrics of shop %d: %w", shopID, err)
-	}
-	loc := time.UTC
-	if len(zone) > 0 {
-		loc = e.location(zone[0])
-	}
-	m := &Metrics{}
-	var sentAt []time.Time
-	if err := db.Raw(`SELECT sent_at FROM journey_messages WHERE shop_id = ? AND status = 'sent' AND sent_at >= ? AND sent_at < ?`,
-		shopID, from, to).Scan(&sentAt).Error; err != nil {
-		return nil, fmt.Errorf("journey: sent emails of shop %d: %w", shopID, err)
-	}
-	var orders []struct {
-		Total     float64
-		OrderedAt time.Time
-	}
-	if err := db.Raw(`SELECT o.total_price::float8 AS total, o.ordered_at FROM contact_orders o
-		WHERE o.shop_id = ? AND o.ordered_at >= ? AND o.ordered_at < ? AND o.cancelled_at IS NULL AND o.contact_id IS NOT NULL
-		  AND EXISTS (SELECT 1 FROM journey_messages jm WHERE jm.shop_id = o.shop_id AND jm.contact_id = o.contact_id
-		              AND jm.status = 'sent' AND jm.sent_at <= o.ordered_at AND jm.sent_at > o.ordered_at - ?::interval)`,
-		shopID, from, to, fmt.Sprintf("%d seconds", int64(AttributionWindow/time.Second))).Scan(&orders).Error; err != nil {
-		return nil, fmt.Errorf("journey: attributed orders of shop %d: %w", shopID, err)
-	}
-	var overall []struct {
-		N   int64
-		Sum float64
-	}
-	if err := db.Raw(`SELECT count(*) AS n, coalesce(sum(total_price), 0)::float8 AS sum FROM contact_orders
-		WHERE shop_id = ? AND ordered_at >= ? AND ordered_at < ? AND cancelled_at IS NULL`, shopID, from, to).Scan(&overall).Error; err != nil {
-		return nil, fmt.Errorf("journey: orders of shop %d: %w", shopID, err)
-	}
-	var ab []struct {
-		Started   int64
-		Recovered int64
-	}
-	if err := db.Raw(`SELECT count(*) AS started, count(*) FILTER (WHERE exit_reason = ?) AS recovered FROM enrollments
-		WHERE shop_id = ? AND ladder > 0 AND started_at >= ? AND started_at < ? AND exit_reason <> ?`,
-		ReasonPurchased, shopID, from, to, ReasonMovedUp).Scan(&ab).Error; err != nil {
-		return nil, fmt.Errorf("journey: abandonments of shop %d: %w", shopID, err)
-	}
-
-	days := map[string]int{} // day → index in m.Series
-	for d := from.In(loc); !d.After(to.In(loc)); d = d.AddDate(0, 0, 1) {
-		key := d.Format(time.DateOnly)
-		if _, ok := days[key]; !ok {
-			days[key] = len(m.Series)
-			m.Series = append(m.Series, DayMetrics{Day: key})
-		}
-	}
-	var outside DayMetrics
-	day := func(t time.Time) *DayMetrics {
-		if i, ok := days[t.In(loc).Format(time.DateOnly)]; ok {
-			return &m.Series[i]
-		}
-		return &outside
-	}
-	m.Sent = int64(len(sentAt))
-	for _, t := range sentAt {
-		day(t).Sent++
-	}
-	m.RecoveredOrders = int64(len(orders))
-	for _, o := range orders {
-		m.Revenue += o.Total
-		day(o.OrderedAt).Revenue += o.Total
-	}
-	if m.Sent > 0 {
-		m.RevenuePerEmail = m.Revenue / float64(m.Sent)
-		m.ConversionPerEmail = float64(m.RecoveredOrders) / float64(m.Sent)
-	}
-	if m.RecoveredOrders > 0 {
-		m.AOVRecovered = m.Revenue / float64(m.RecoveredOrders)
-	}
-	if len(overall) > 0 && overall[0].N > 0 {
-		m.AOVOverall = overall[0].Sum / float64(overall[0].N)
-	}
-	if len(ab) > 0 && ab[0].Started > 0 {
-		m.RecoveryRate = float64(ab[0].Recovered) / float64(ab[0].Started)
-	}
-	return m, nil
-}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
+	"github.com/relance/relance/internal/analytics"
 	"github.com/relance/relance/internal/contact"
 	"github.com/relance/relance/internal/courier"
 	"github.com/relance/relance/internal/flow"
@@ -62,7 +63,7 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	outbox := mail.NewOutbox(db)
 	app, _ := url.Parse("https://app.relance.example")
 	env.deps = AdminDeps{DB: db, Flows: flow.NewStore(db), Engine: journey.New(journey.Options{DB: db}), Contacts: env.contacts,
-		Sender: outbox, Outbox: outbox, AppURL: app, FromEmail: "hello@relance.example"}
+		Sender: outbox, Outbox: outbox, AppURL: app, FromEmail: "hello@relance.example", Analytics: analytics.New(db, nil)}
 	auth := &Auth{APIKey: testAPIKey, Secrets: shopify.Secrets{Current: testAPISecret}, Scopes: testScopes, Store: store}
 
 	e := echo.New()
@@ -455,16 +456,20 @@ func TestAdminActivityAndMetrics(t *testing.T) {
 	require.Equal(t, false, got["contact"].(map[string]any)["suppressed"])
 	require.Len(t, got["items"], 2)
 
-	// One email sent to Tom, then his order two hours later; an order by a
-	// contact who got no email does not count.
-	require.NoError(t, env.db.Exec(`INSERT INTO journey_messages (shop_id, contact_id, enrollment_id, step, step_key, flow_key, flow_version,
+	// One email sent to Tom, then his order two hours later, attributed to
+	// it; an order by a contact who got no email does not count.
+	var msgTom int64
+	require.NoError(t, env.db.Raw(`INSERT INTO journey_messages (shop_id, contact_id, enrollment_id, step, step_key, flow_key, flow_version,
 		template, class, to_email, status, created_at, sent_at)
 		VALUES (?, ?, ?, 0, 'reminder-1', 'checkout_abandonment', 1, 'checkout/1', 'transactional', 'tom@example.org', 'sent',
-			now() - interval '3 hours', now() - interval '3 hours')`, a, tom, enTom).Error)
+			now() - interval '3 hours', now() - interval '3 hours') RETURNING id`, a, tom, enTom).Scan(&msgTom).Error)
 	require.NoError(t, env.db.Exec(`UPDATE enrollments SET status = 'exited', exit_reason = 'purchased' WHERE id = ?`, enTom).Error)
 	require.NoError(t, env.db.Exec(`INSERT INTO contact_orders (shop_id, order_id, contact_id, total_price, currency, ordered_at, updated_at)
 		VALUES (?, 1, ?, 80, 'EUR', now() - interval '1 hour', now()), (?, 2, ?, 40, 'EUR', now() - interval '1 hour', now())`,
 		a, tom, a, lea).Error)
+	require.NoError(t, env.db.Exec(`INSERT INTO analytics_attributions (shop_id, order_id, contact_id, message_id, enrollment_id, flow_key,
+		step_key, model, revenue, recovered, ordered_at)
+		VALUES (?, 1, ?, ?, ?, 'checkout_abandonment', 'reminder-1', 'click', 80, true, now() - interval '1 hour')`, a, tom, msgTom, enTom).Error)
 	code, got = env.call(t, shopA, http.MethodGet, "/api/metrics?days=7", nil)
 	require.Equal(t, http.StatusOK, code, "%v", got)
 	require.EqualValues(t, 1, got["sent"])
@@ -474,7 +479,7 @@ func TestAdminActivityAndMetrics(t *testing.T) {
 	require.EqualValues(t, 1, got["conversion_per_email"])
 	require.EqualValues(t, 80, got["aov_recovered"])
 	require.EqualValues(t, 60, got["aov_overall"])
-	require.EqualValues(t, 0.5, got["recovery_rate"], "one of two checkout abandonments recovered")
+	require.EqualValues(t, 1, got["recovery_rate"], "the one abandonment an email reached (Tom's) was recovered")
 	series := got["series"].([]any)
 	require.GreaterOrEqual(t, len(series), 7)
 	var sum float64

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/relance/relance/internal/courier"
 	"github.com/relance/relance/internal/flow"
+	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/mail"
 	"github.com/relance/relance/internal/shop"
 )
@@ -104,7 +106,7 @@ func (a *admin) listFlows(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stats, err := a.Engine.FlowStats(ctx, s.ID, time.Now().Add(-30*24*time.Hour))
+	stats, err := a.flowCounters(ctx, s.ID)
 	if err != nil {
 		return err
 	}
@@ -156,13 +158,34 @@ func (a *admin) setFlowEnabled(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stats, err := a.Engine.FlowStats(ctx, s.ID, time.Now().Add(-30*24*time.Hour))
+	stats, err := a.flowCounters(ctx, s.ID)
 	if err != nil {
 		return err
 	}
 	n := stats[key]
 	return c.JSON(http.StatusOK, FlowSummary{Key: key, Name: f.Name, Enabled: enabled, Version: f.Version,
 		Waiting: n.Waiting, Sent30d: n.Sent, Skipped30d: n.Skipped})
+}
+
+// flowCounters are the Sequences page's numbers per flow: shoppers waiting
+// now (the engine) and emails sent and steps skipped over 30 days (the
+// analytics pre-aggregates).
+func (a *admin) flowCounters(ctx context.Context, shopID int64) (map[flow.Key]journey.FlowStats, error) {
+	stats, err := a.Engine.FlowStats(ctx, shopID)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	activity, err := a.Analytics.FlowActivity(ctx, shopID, now.Add(-30*24*time.Hour), now)
+	if err != nil {
+		return nil, err
+	}
+	for k, n := range activity {
+		st := stats[k]
+		st.Sent, st.Skipped = n.Sent, n.Skipped
+		stats[k] = st
+	}
+	return stats, nil
 }
 
 // editorState is what the editor works on: the draft if any, else the

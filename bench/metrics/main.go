@@ -52,6 +52,8 @@ import (
 
 	"github.com/relance/relance/bench/internal/loadgen"
 	"github.com/relance/relance/internal/analytics"
+	"github.com/relance/relance/internal/discount"
+	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/platform"
 	"github.com/relance/relance/internal/shop"
 	"github.com/relance/relance/internal/shopify"
@@ -171,6 +173,9 @@ func run(ctx context.Context, c config) error {
 			}
 			report(fmt.Sprintf("raw rows (in process, %d runs)", c.rawRuns), lat)
 		}
+	}
+	if err := b.measurePreview(ctx); err != nil {
+		return err
 	}
 	if err := b.checkExact(ctx); err != nil {
 		return err
@@ -334,28 +339,59 @@ func (b *bench) server() *httptest.Server {
 	store, _ := shop.NewStore(b.db, make([]byte, 32)) // only reads the shops row: the key decrypts nothing here
 	e := echo.New()
 	auth := &web.Auth{APIKey: apiKey, Secrets: shopify.Secrets{Current: apiSecret}, Scopes: []string{"read_orders"}, Store: store}
-	web.AdminRoutes(e.Group("/api", auth.RequireSession), web.AdminDeps{DB: b.db, Analytics: b.svc})
+	web.AdminRoutes(e.Group("/api", auth.RequireSession), web.AdminDeps{DB: b.db, Analytics: b.svc,
+		Flows: flow.NewStore(b.db), Discounts: discount.New(b.db, nil)})
 	srv := httptest.NewServer(e)
 	b.url = srv.URL
 	return srv
 }
 
 func (b *bench) get(ctx context.Context) error {
+	return b.call(ctx, http.MethodGet, fmt.Sprintf("/api/metrics?days=%d", b.c.days), "")
+}
+
+// previewBody is the editor's live preview of the third cart reminder (an
+// offer step: the tier table is read too) with a Liquid subject.
+const previewBody = `{"flow":"cart_abandonment","step":"reminder-3","locale":"en",
+	"subject":"{{ customer.first_name }}, your cart at {{ shop.name }}","preheader":"Still there",
+	"body":"<p>Hello {{ customer.first_name }}</p>\n{{ cart_table }}\n<p>{{ discount.code }}</p>"}`
+
+// call makes one admin API request with a fresh session token.
+func (b *bench) call(ctx context.Context, method, path, body string) error {
 	now := time.Now()
 	tok := shopify.SignSessionToken(apiSecret, shopify.SessionClaims{Shop: domain, Audience: apiKey, UserID: "1",
 		ExpiresAt: now.Add(time.Minute), NotBefore: now.Add(-time.Second), IssuedAt: now})
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/metrics?days=%d", b.url, b.c.days), nil)
+	req, err := http.NewRequestWithContext(ctx, method, b.url+path, strings.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := b.client.Do(req)
 	if err != nil {
 		return err
 	}
 	if code := loadgen.Drain(resp); code != http.StatusOK {
-		return fmt.Errorf("GET /api/metrics: %d", code)
+		return fmt.Errorf("%s %s: %d", method, path, code)
 	}
+	return nil
+}
+
+// measurePreview times the editor's preview (issue 5: < 150 ms).
+func (b *bench) measurePreview(ctx context.Context) error {
+	lat := make([]time.Duration, 0, b.c.requests)
+	for i := range b.c.requests + 20 {
+		t0 := time.Now()
+		if err := b.call(ctx, http.MethodPost, "/api/preview", previewBody); err != nil {
+			return err
+		}
+		if i >= 20 {
+			lat = append(lat, time.Since(t0))
+		}
+	}
+	report(fmt.Sprintf("POST /api/preview (cart reminder-3), %d sequential requests", b.c.requests), lat)
 	return nil
 }
 

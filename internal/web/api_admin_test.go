@@ -38,6 +38,7 @@ type adminEnv struct {
 	shopB    *shop.Shop
 	contacts *contact.Store
 	links    *mail.LinkSigner
+	store    *shop.Store
 }
 
 func newAdminEnv(t *testing.T) *adminEnv {
@@ -64,15 +65,21 @@ func newAdminEnv(t *testing.T) *adminEnv {
 	app, _ := url.Parse("https://app.relance.example")
 	env.deps = AdminDeps{DB: db, Flows: flow.NewStore(db), Engine: journey.New(journey.Options{DB: db}), Contacts: env.contacts,
 		Sender: outbox, Outbox: outbox, AppURL: app, FromEmail: "hello@relance.example", Analytics: analytics.New(db, nil)}
-	auth := &Auth{APIKey: testAPIKey, Secrets: shopify.Secrets{Current: testAPISecret}, Scopes: testScopes, Store: store}
+	env.store = store
+	env.serve(t, env.deps)
+	return env
+}
 
+// serve (re)starts the admin API with deps, behind the real session check.
+func (env *adminEnv) serve(t *testing.T, deps AdminDeps) {
+	t.Helper()
+	auth := &Auth{APIKey: testAPIKey, Secrets: shopify.Secrets{Current: testAPISecret}, Scopes: testScopes, Store: env.store}
 	e := echo.New()
 	e.GET("/api/openapi.yaml", OpenAPI)
-	AdminRoutes(e.Group("/api", auth.RequireSession), env.deps)
+	AdminRoutes(e.Group("/api", auth.RequireSession), deps)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	env.url = srv.URL
-	return env
+	env.deps, env.url = deps, srv.URL
 }
 
 func token(domain string) string {

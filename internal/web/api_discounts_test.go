@@ -3,34 +3,12 @@ package web
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
-	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/relance/relance/internal/discount"
-	"github.com/relance/relance/internal/shop"
-	"github.com/relance/relance/internal/shopify"
 )
-
-// serve serves the admin API again with deps, behind the same session
-// middleware as newAdminEnv.
-func (env *adminEnv) serve(t *testing.T, deps AdminDeps) {
-	t.Helper()
-	key := make([]byte, 32)
-	for i := range key {
-		key[i] = byte(i + 7)
-	}
-	store, err := shop.NewStore(env.db, key)
-	require.NoError(t, err)
-	auth := &Auth{APIKey: testAPIKey, Secrets: shopify.Secrets{Current: testAPISecret}, Scopes: testScopes, Store: store}
-	e := echo.New()
-	AdminRoutes(e.Group("/api", auth.RequireSession), deps)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	env.deps, env.url = deps, srv.URL
-}
 
 // withDiscounts serves the admin API again with the discount service (the
 // tier tables; no Admin API: codes are never created here).

@@ -3,17 +3,13 @@ package web
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 
-	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/require"
 
 	"github.com/relance/relance/internal/mail"
 	"github.com/relance/relance/internal/mail/resendtest"
-	"github.com/relance/relance/internal/shop"
-	"github.com/relance/relance/internal/shopify"
 )
 
 // withDomains serves the admin API again with sending domains through the
@@ -25,18 +21,7 @@ func (env *adminEnv) withDomains(t *testing.T) *resendtest.Server {
 	require.NoError(t, err)
 	deps := env.deps
 	deps.Domains = mail.NewDomains(mail.DomainsOptions{DB: env.db, APIKey: fake.APIKey(), BaseURL: u})
-	key := make([]byte, 32)
-	for i := range key {
-		key[i] = byte(i + 7)
-	}
-	store, err := shop.NewStore(env.db, key)
-	require.NoError(t, err)
-	auth := &Auth{APIKey: testAPIKey, Secrets: shopify.Secrets{Current: testAPISecret}, Scopes: testScopes, Store: store}
-	e := echo.New()
-	AdminRoutes(e.Group("/api", auth.RequireSession), deps)
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	env.url = srv.URL
+	env.serve(t, deps)
 	return fake
 }
 

@@ -65,6 +65,7 @@ type config struct {
 	window         time.Duration
 	workers        int
 	taskCheck      time.Duration
+	stepBatch      int
 	waiting        int
 	small          int
 	passes         int
@@ -88,6 +89,7 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 1000, "lateness: steps falling due per second")
 	flag.DurationVar(&c.window, "window", 60*time.Second, "lateness: how long steps keep falling due")
 	flag.IntVar(&c.workers, "workers", 20, "lateness: asynq Concurrency (the app's)")
+	flag.IntVar(&c.stepBatch, "step-batch", 0, "lateness: step tasks run together at most (journey.Options.StepBatch; 0: the engine's default, 1: each alone)")
 	flag.DurationVar(&c.taskCheck, "task-check", 0, "lateness: asynq TaskCheckInterval (0: asynq's default, 1 s, as the app runs)")
 	flag.IntVar(&c.waiting, "waiting", 1_000_000, "scale: waiting enrollments at the large size")
 	flag.IntVar(&c.small, "small", 10_000, "scale: waiting enrollments at the small size")
@@ -233,7 +235,7 @@ func (b *bench) engine(sender journey.Sender, horizon time.Duration) *journey.En
 	if sender == nil {
 		sender = nopSender{}
 	}
-	return journey.New(journey.Options{DB: b.db, Queue: b.client, Sender: sender, Horizon: horizon,
+	return journey.New(journey.Options{DB: b.db, Queue: b.client, Sender: sender, Horizon: horizon, StepBatch: b.c.stepBatch,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 }
 
@@ -450,8 +452,8 @@ func (b *bench) lateness(ctx context.Context) error {
 	c := b.c
 	horizon := 2 * time.Minute // the engine's default
 	total := int(float64(c.rate) * c.window.Seconds())
-	fmt.Printf("== lateness: %d steps/s fall due for %s (%d steps), asynq Concurrency %d, DelayedTaskCheckInterval 1 s, TaskCheckInterval %s, pump every 1 s, horizon %s\n",
-		c.rate, c.window, total, c.workers, cmp.Or(c.taskCheck, time.Second), horizon)
+	fmt.Printf("== lateness: %d steps/s fall due for %s (%d steps), asynq Concurrency %d, DelayedTaskCheckInterval 1 s, TaskCheckInterval %s, pump every 1 s, horizon %s, step batch %d\n",
+		c.rate, c.window, total, c.workers, cmp.Or(c.taskCheck, time.Second), horizon, cmp.Or(c.stepBatch, journey.DefaultStepBatch))
 	first, err := b.addContacts(ctx, total, "l")
 	if err != nil {
 		return err

@@ -248,4 +248,3 @@ func (e *Engine) ReserveMessageID(ctx context.Context) (int64, error) {
 	}
 	return id, nil
 }
-

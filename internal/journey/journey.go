@@ -81,8 +81,14 @@ type Options struct {
 	Horizon time.Duration
 	// Grace: a step overdue by this much with no run is assumed lost from
 	// Redis and enqueued again (default 1 minute).
-	Grace  time.Duration
-	Logger *slog.Logger
+	Grace time.Duration
+	// StepBatch: how many step tasks handled at the same moment run
+	// together in one transaction (default DefaultStepBatch; 1 runs each
+	// alone). StepBatchWait: how long the first of them waits for others
+	// (default DefaultStepBatchWait).
+	StepBatch     int
+	StepBatchWait time.Duration
+	Logger        *slog.Logger
 }
 
 // Engine runs the flows. Safe for concurrent use by many workers and
@@ -98,6 +104,7 @@ type Engine struct {
 	horizon  time.Duration
 	grace    time.Duration
 	log      *slog.Logger
+	batcher  *stepBatcher // nil: each step task runs alone
 
 	zones sync.Map // time zone name → *time.Location
 
@@ -123,6 +130,15 @@ func New(o Options) *Engine {
 	}
 	if e.log == nil {
 		e.log = slog.Default()
+	}
+	if o.StepBatch == 0 {
+		o.StepBatch = DefaultStepBatch
+	}
+	if o.StepBatchWait <= 0 {
+		o.StepBatchWait = DefaultStepBatchWait
+	}
+	if o.StepBatch > 1 {
+		e.batcher = &stepBatcher{e: e, max: o.StepBatch, wait: o.StepBatchWait}
 	}
 	return e
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -42,45 +43,148 @@ func (p RunStepPayload) taskID() string {
 	return fmt.Sprintf("journey:%d:%d:%d", p.EnrollmentID, p.Step, p.RunAt)
 }
 
-// HandleRunStep is the asynq handler of TypeRunStep.
+// HandleRunStep is the asynq handler of TypeRunStep. Step tasks handled at
+// the same moment by the worker's goroutines are run together (see
+// stepBatcher): one transaction and one message insert for the lot.
 func (e *Engine) HandleRunStep(ctx context.Context, t *asynq.Task) error {
 	var p RunStepPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.EnrollmentID == 0 || p.ShopID == 0 {
 		return fmt.Errorf("journey: decode step task %q: %v: %w", t.Payload(), err, asynq.SkipRetry)
 	}
-	return e.RunStep(ctx, p)
+	if e.batcher == nil {
+		return e.RunStep(ctx, p)
+	}
+	return e.batcher.run(ctx, p)
 }
 
-// RunStep locks the enrollment and its contact, re-checks everything in the
-// database, records the decision and, when the email may go, sends it at
-// most once: the message row (unique per enrollment and step) is committed
-// before the Sender is called, and a retry re-sends that same message id.
+// RunStep runs one due step: RunSteps with a single step.
 func (e *Engine) RunStep(ctx context.Context, p RunStepPayload) error {
+	return e.RunSteps(ctx, []RunStepPayload{p})[0]
+}
+
+// RunSteps runs due steps together and returns each one's result (a step
+// whose Sender call failed and must be retried has an error; the others
+// are unaffected). One transaction locks the steps' contacts, then their
+// enrollments, in id order (the order Trigger and TriggerBatch use),
+// re-checks everything in the database and records each decision; the
+// message rows of the steps that may send (unique per enrollment and step)
+// are inserted with one statement and committed before the Sender is
+// called, so a crash after a send cannot send twice: a retry re-sends the
+// same message id. If the batch fails as a whole, its steps run again one
+// by one, so one bad step fails alone.
+func (e *Engine) RunSteps(ctx context.Context, ps []RunStepPayload) []error {
+	errs, err := e.runSteps(ctx, ps)
+	if err != nil && len(ps) > 1 {
+		errs = make([]error, len(ps))
+		for i, p := range ps {
+			errs[i] = e.RunStep(ctx, p)
+		}
+		return errs
+	}
+	for i, p := range ps {
+		if err != nil {
+			errs[i] = err
+		}
+		if errs[i] != nil {
+			errs[i] = fmt.Errorf("journey: run step %d of enrollment %d: %w", p.Step, p.EnrollmentID, errs[i])
+		}
+	}
+	return errs
+}
+
+// runSteps runs ps in one transaction, in rounds: a round holds at most one
+// step per contact, so that a contact's second step in the batch (or a
+// duplicate task) is decided after the first was sent and recorded, exactly
+// as if they had run one after the other (frequency cap, stale task).
+func (e *Engine) runSteps(ctx context.Context, ps []RunStepPayload) ([]error, error) {
+	errs := make([]error, len(ps))
 	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		// Same lock order as Trigger: contact, then enrollment.
-		var cs []contact.Contact
-		if err := tx.Raw(`SELECT c.* FROM contacts c
-			WHERE c.shop_id = ? AND c.id = (SELECT contact_id FROM enrollments WHERE shop_id = ? AND id = ?)
-			FOR NO KEY UPDATE`, p.ShopID, p.ShopID, p.EnrollmentID).Scan(&cs).Error; err != nil {
-			return fmt.Errorf("journey: lock contact: %w", err)
-		}
-		if len(cs) == 0 {
-			return nil // deleted with its contact or shop
-		}
-		run, err := e.lockStep(tx, p.ShopID, p.EnrollmentID)
-		if err != nil || run == nil {
+		// The array parameters would otherwise make PostgreSQL plan the
+		// batch's statements at every execution (see genericPlans).
+		if err := genericPlans(tx); err != nil {
 			return err
 		}
-		en := &run.Enrollment
-		if en.Status != StatusActive || en.Step != p.Step || en.NextRunAt == nil || en.NextRunAt.UnixMicro() != p.RunAt {
-			return nil // stale: already run, rescheduled or ended
+		pending := make([]int, len(ps))
+		for i := range ps {
+			pending[i] = i
 		}
-		return e.decide(ctx, tx, &cs[0], run)
+		for len(pending) > 0 {
+			contacts, err := lockStepContacts(tx, ps, pending)
+			if err != nil {
+				return err
+			}
+			runs, err := e.lockSteps(tx, ps, pending)
+			if err != nil {
+				return err
+			}
+			var plans []*sendPlan
+			var later []int
+			seen := map[int64]bool{}
+			for _, i := range pending {
+				p := ps[i]
+				run, c := runs[p.EnrollmentID], (*contact.Contact)(nil)
+				if run != nil && run.ShopID == p.ShopID {
+					c = contacts[run.ContactID]
+				}
+				if run == nil || c == nil {
+					continue // deleted with its contact or shop
+				}
+				if seen[c.ID] {
+					later = append(later, i)
+					continue
+				}
+				seen[c.ID] = true
+				en := &run.Enrollment
+				if en.Status != StatusActive || en.Step != p.Step || en.NextRunAt == nil || en.NextRunAt.UnixMicro() != p.RunAt {
+					continue // stale: already run, rescheduled or ended
+				}
+				plan, err := e.decide(ctx, tx, c, run)
+				if err != nil {
+					return err
+				}
+				if plan != nil {
+					plan.i = i
+					plans = append(plans, plan)
+				}
+			}
+			if err := e.sendAll(ctx, tx, plans); err != nil {
+				return err
+			}
+			for _, p := range plans {
+				errs[p.i] = p.retry
+			}
+			pending = later
+		}
+		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("journey: run step %d of enrollment %d: %w", p.Step, p.EnrollmentID, err)
+	return errs, err
+}
+
+// lockStepContacts locks the contacts of the steps ps[idx], by shop then id.
+func lockStepContacts(tx *gorm.DB, ps []RunStepPayload, idx []int) (map[int64]*contact.Contact, error) {
+	shops, ids := stepKeys(ps, idx)
+	var cs []contact.Contact
+	if err := tx.Raw(`SELECT c.* FROM contacts c
+		WHERE (c.shop_id, c.id) IN (SELECT en.shop_id, en.contact_id FROM unnest(?::bigint[], ?::bigint[]) AS k(shop_id, id)
+			JOIN enrollments en ON en.shop_id = k.shop_id AND en.id = k.id)
+		ORDER BY c.shop_id, c.id
+		FOR NO KEY UPDATE OF c`, shops, ids).Scan(&cs).Error; err != nil {
+		return nil, fmt.Errorf("journey: lock contacts of %d steps: %w", len(idx), err)
 	}
-	return nil
+	out := make(map[int64]*contact.Contact, len(cs))
+	for i := range cs {
+		out[cs[i].ID] = &cs[i]
+	}
+	return out, nil
+}
+
+// stepKeys are the (shop, enrollment) pairs of ps[idx] as two array literals.
+func stepKeys(ps []RunStepPayload, idx []int) (shops, ids string) {
+	s, n := make([]int64, len(idx)), make([]int64, len(idx))
+	for j, i := range idx {
+		s[j], n[j] = ps[i].ShopID, ps[i].EnrollmentID
+	}
+	return int64Array(s), int64Array(n)
 }
 
 // stepRun is a locked enrollment with everything a step decision reads,
@@ -105,9 +209,13 @@ type stepRun struct {
 	loc           *time.Location
 }
 
-func (e *Engine) lockStep(tx *gorm.DB, shopID, id int64) (*stepRun, error) {
+// lockSteps locks the enrollments of the steps ps[idx], in id order, with
+// everything a step decision reads, by one statement after the contact
+// locks.
+func (e *Engine) lockSteps(tx *gorm.DB, ps []RunStepPayload, idx []int) (map[int64]*stepRun, error) {
+	shops, ids := stepKeys(ps, idx)
 	var rows []stepRun
-	// FOR NO KEY UPDATE: the message row referencing the enrollment is
+	// FOR NO KEY UPDATE: the message rows referencing the enrollments are
 	// inserted from another connection while this lock is held.
 	err := tx.Raw(`SELECT en.*,
 			coalesce((SELECT f.enabled FROM flows f WHERE f.shop_id = en.shop_id AND f.key = en.flow_key), false) AS flow_enabled,
@@ -123,53 +231,58 @@ func (e *Engine) lockStep(tx *gorm.DB, shopID, id int64) (*stepRun, error) {
 		LEFT JOIN journey_settings js ON js.shop_id = en.shop_id
 		LEFT JOIN shops s ON s.id = en.shop_id
 		LEFT JOIN shop_settings ss ON ss.shop_id = en.shop_id
-		WHERE en.shop_id = ? AND en.id = ?
-		FOR NO KEY UPDATE OF en`, shopID, id).Scan(&rows).Error
+		WHERE (en.shop_id, en.id) IN (SELECT * FROM unnest(?::bigint[], ?::bigint[]))
+		ORDER BY en.id
+		FOR NO KEY UPDATE OF en`, shops, ids).Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("journey: lock enrollment %d: %w", id, err)
+		return nil, fmt.Errorf("journey: lock %d enrollments: %w", len(idx), err)
 	}
-	if len(rows) == 0 {
-		return nil, nil
+	out := make(map[int64]*stepRun, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		r.settings = DefaultSettings()
+		if r.HasSettings {
+			r.settings = Settings{FrequencyCapHours: deref(r.SetCap), QuietStart: deref(r.SetQuietStart), QuietEnd: deref(r.SetQuietEnd),
+				RemindersWithoutConsent: deref(r.SetReminders), UsableLifeDays: deref(r.SetUsableLife)}
+		}
+		r.loc = e.location(r.Zone)
+		out[r.ID] = r
 	}
-	r := &rows[0]
-	r.settings = DefaultSettings()
-	if r.HasSettings {
-		r.settings = Settings{FrequencyCapHours: deref(r.SetCap), QuietStart: deref(r.SetQuietStart), QuietEnd: deref(r.SetQuietEnd),
-			RemindersWithoutConsent: deref(r.SetReminders), UsableLifeDays: deref(r.SetUsableLife)}
-	}
-	r.loc = e.location(r.Zone)
-	return r, nil
+	return out, nil
 }
 
-func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, run *stepRun) error {
+// decide takes a locked step's decision. Exits, skips and deferrals are
+// recorded in tx at once; a step whose email may go is returned as a
+// sendPlan for sendAll.
+func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, run *stepRun) (*sendPlan, error) {
 	now := e.clock.Now()
 	en := &run.Enrollment
 	f, err := e.flows.Version(ctx, en.ShopID, en.FlowKey, en.FlowVersion)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	branch := f.BranchByKey(en.Branch)
 	if branch == nil || en.Step >= len(branch.Steps) {
-		return e.exit(tx, en, ReasonFlowChanged)
+		return nil, e.exit(tx, en, ReasonFlowChanged)
 	}
 	step := branch.Steps[en.Step]
 
 	if !run.FlowEnabled {
-		return e.exit(tx, en, ReasonDisabled)
+		return nil, e.exit(tx, en, ReasonDisabled)
 	}
 	if run.Bought {
-		return e.exit(tx, en, ReasonPurchased)
+		return nil, e.exit(tx, en, ReasonPurchased)
 	}
 	if engaged, err := e.sunsetEngaged(tx, en, branch, c.LastOpenAt, c.LastClickAt); engaged || err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case c.SuppressedAt != nil:
-		return e.exit(tx, en, ReasonSuppressed)
+		return nil, e.exit(tx, en, ReasonSuppressed)
 	case c.Consent == contact.Unsubscribed:
-		return e.exit(tx, en, ReasonUnsubscribed)
+		return nil, e.exit(tx, en, ReasonUnsubscribed)
 	case c.Email == nil:
-		return e.exit(tx, en, ReasonNoEmail)
+		return nil, e.exit(tx, en, ReasonNoEmail)
 	}
 
 	settings, loc := run.settings, run.loc
@@ -182,19 +295,23 @@ func (e *Engine) decide(ctx context.Context, tx *gorm.DB, c *contact.Contact, ru
 		// allows it; anything else needs consent.
 		reminder := step.Class == flow.Transactional && !step.Offer && settings.RemindersWithoutConsent
 		if c.Consent != contact.Subscribed && !reminder {
-			return e.advance(ctx, tx, c, en, f, branch, loc, outcome{decision: DecisionSkipped, reason: ReasonNoConsent})
+			return nil, e.advance(ctx, tx, c, en, f, branch, loc, outcome{decision: DecisionSkipped, reason: ReasonNoConsent})
 		}
 		if step.Class != flow.Transactional && settings.FrequencyCapHours > 0 && run.LastSendAt != nil {
 			capEnd := run.LastSendAt.Add(e.scale(time.Duration(settings.FrequencyCapHours) * time.Hour))
 			if now.Before(capEnd) {
-				return e.deferTo(tx, en, capEnd, ReasonFrequencyCap)
+				return nil, e.deferTo(tx, en, capEnd, ReasonFrequencyCap)
 			}
 		}
 		if until, quiet := e.quietUntil(now, loc, settings); quiet {
-			return e.deferTo(tx, en, until, ReasonQuietHours)
+			return nil, e.deferTo(tx, en, until, ReasonQuietHours)
 		}
 	}
-	return e.send(ctx, tx, c, en, f, branch, step, existing, loc)
+	if existing != nil && existing.Status != "sending" {
+		// Sent (or failed) by a run that crashed before moving on.
+		return nil, e.advance(ctx, tx, c, en, f, branch, loc, outcome{})
+	}
+	return &sendPlan{c: c, run: run, f: f, branch: branch, step: step, msg: existing}, nil
 }
 
 // quietUntil reports whether now falls in the shop's quiet hours and when
@@ -262,44 +379,123 @@ type messageRow struct {
 	Status string
 }
 
-func (e *Engine) send(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *Enrollment, f *flow.Flow, branch *flow.Branch,
-	step flow.Step, msg *messageRow, loc *time.Location) error {
-	now := e.clock.Now()
-	if msg != nil && msg.Status != "sending" {
-		// Sent (or failed) by a run that crashed before moving on.
-		return e.advance(ctx, tx, c, en, f, branch, loc, outcome{})
+// sendPlan is a step whose email may go: its locked enrollment and contact,
+// its message row (nil until inserted) and, after the Sender, the error to
+// retry the step with (nil once recorded).
+type sendPlan struct {
+	i      int // index of the step in the batch
+	c      *contact.Contact
+	run    *stepRun
+	f      *flow.Flow
+	branch *flow.Branch
+	step   flow.Step
+	msg    *messageRow
+	sent   error // the Sender's answer
+	retry  error
+}
+
+func (p *sendPlan) message() Message {
+	en, c := &p.run.Enrollment, p.c
+	return Message{
+		ID: p.msg.ID, ShopID: en.ShopID, ContactID: c.ID, EnrollmentID: en.ID, To: c.EmailAddress(), FirstName: c.FirstName,
+		Locale: c.Locale, Flow: en.FlowKey, FlowVersion: en.FlowVersion, Step: p.step.Key, Template: p.step.Template,
+		Class: p.step.Class, Offer: p.step.Offer, Context: en.contextMap(),
 	}
-	if msg == nil {
-		// Committed on its own connection before the Sender is called, so a
-		// crash after the send cannot lose the row that says it happened.
-		var ids []int64
-		err := e.db.WithContext(ctx).Raw(`INSERT INTO journey_messages (shop_id, contact_id, enrollment_id, step, step_key, flow_key, flow_version,
-				template, class, offer, to_email, status, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'sending', ?)
-			ON CONFLICT (enrollment_id, step) DO NOTHING RETURNING id`,
-			en.ShopID, c.ID, en.ID, en.Step, step.Key, en.FlowKey, en.FlowVersion, step.Template, step.Class, step.Offer,
-			c.EmailAddress(), now).Scan(&ids).Error
-		if err != nil {
-			return fmt.Errorf("journey: insert message for enrollment %d: %w", en.ID, err)
+}
+
+// sendAll sends the planned emails and records each outcome in tx: the
+// missing message rows are inserted with one statement on their own
+// connection (committed before any Sender call), the Sender is called for
+// all of them at once, then the steps move on with one statement. A step whose Sender call
+// failed (not for good) keeps its message row and its enrollment as they
+// are, and its plan's retry is set: its task is retried with the same
+// message id, the others are not affected.
+func (e *Engine) sendAll(ctx context.Context, tx *gorm.DB, plans []*sendPlan) error {
+	if len(plans) == 0 {
+		return nil
+	}
+	if err := e.insertMessages(ctx, plans); err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, p := range plans {
+		wg.Go(func() { p.sent = e.sender.Send(ctx, p.message()) })
+	}
+	wg.Wait()
+	var rows []advanceRow
+	for _, p := range plans {
+		o := outcome{decision: DecisionSent, msgID: &p.msg.ID, msgStatus: "sent"}
+		if p.sent != nil {
+			if !errors.Is(p.sent, ErrUndeliverable) {
+				p.retry = fmt.Errorf("journey: send message %d: %w", p.msg.ID, p.sent) // retried with the same message id
+				continue
+			}
+			o = outcome{decision: DecisionFailed, reason: p.sent.Error(), msgID: &p.msg.ID, msgStatus: "failed"}
 		}
-		if len(ids) == 0 { // cannot happen while we hold the enrollment lock
-			return fmt.Errorf("journey: message for enrollment %d step %d already exists", en.ID, en.Step)
+		rows = append(rows, advanceRow{c: p.c, en: &p.run.Enrollment, f: p.f, branch: p.branch, loc: p.run.loc, o: o})
+	}
+	return e.advanceAll(ctx, tx, rows)
+}
+
+// messageInsert is one row of insertMessages.
+type messageInsert struct {
+	ShopID       int64      `json:"shop_id"`
+	ContactID    int64      `json:"contact_id"`
+	EnrollmentID int64      `json:"enrollment_id"`
+	Step         int        `json:"step"`
+	StepKey      string     `json:"step_key"`
+	FlowKey      flow.Key   `json:"flow_key"`
+	FlowVersion  int        `json:"flow_version"`
+	Template     string     `json:"template"`
+	Class        flow.Class `json:"class"`
+	Offer        bool       `json:"offer"`
+	ToEmail      string     `json:"to_email"`
+}
+
+// insertMessages inserts the message rows the plans lack, with one
+// statement committed on its own connection.
+func (e *Engine) insertMessages(ctx context.Context, plans []*sendPlan) error {
+	var rows []messageInsert
+	for _, p := range plans {
+		if p.msg == nil {
+			en := &p.run.Enrollment
+			rows = append(rows, messageInsert{ShopID: en.ShopID, ContactID: p.c.ID, EnrollmentID: en.ID, Step: en.Step, StepKey: p.step.Key,
+				FlowKey: en.FlowKey, FlowVersion: en.FlowVersion, Template: p.step.Template, Class: p.step.Class, Offer: p.step.Offer,
+				ToEmail: p.c.EmailAddress()})
 		}
-		msg = &messageRow{ID: ids[0], Status: "sending"}
 	}
-	m := Message{
-		ID: msg.ID, ShopID: en.ShopID, ContactID: c.ID, EnrollmentID: en.ID, To: c.EmailAddress(), FirstName: c.FirstName,
-		Locale: c.Locale, Flow: en.FlowKey, FlowVersion: en.FlowVersion, Step: step.Key, Template: step.Template,
-		Class: step.Class, Offer: step.Offer, Context: en.contextMap(),
+	if len(rows) == 0 {
+		return nil
 	}
-	if err := e.sender.Send(ctx, m); err != nil {
-		if !errors.Is(err, ErrUndeliverable) {
-			return fmt.Errorf("journey: send message %d: %w", msg.ID, err) // retried with the same message id
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("journey: encode %d messages: %w", len(rows), err)
+	}
+	var ids []struct{ ID, EnrollmentID int64 }
+	err = e.db.WithContext(ctx).Raw(`INSERT INTO journey_messages (shop_id, contact_id, enrollment_id, step, step_key, flow_key, flow_version,
+			template, class, offer, to_email, status, created_at)
+		SELECT shop_id, contact_id, enrollment_id, step, step_key, flow_key, flow_version, template, class, offer, to_email, 'sending', ?
+		FROM jsonb_to_recordset(?::jsonb) AS v(shop_id bigint, contact_id bigint, enrollment_id bigint, step integer, step_key text,
+			flow_key text, flow_version integer, template text, class text, offer boolean, to_email text)
+		ON CONFLICT (enrollment_id, step) DO NOTHING RETURNING id, enrollment_id`, e.clock.Now(), string(b)).Scan(&ids).Error
+	if err != nil {
+		return fmt.Errorf("journey: insert %d messages: %w", len(rows), err)
+	}
+	byEnrollment := make(map[int64]int64, len(ids))
+	for _, r := range ids {
+		byEnrollment[r.EnrollmentID] = r.ID
+	}
+	for _, p := range plans {
+		if p.msg != nil {
+			continue
 		}
-		return e.advance(ctx, tx, c, en, f, branch, loc,
-			outcome{decision: DecisionFailed, reason: err.Error(), msgID: &msg.ID, msgStatus: "failed"})
+		id, ok := byEnrollment[p.run.ID]
+		if !ok { // cannot happen while we hold the enrollment lock
+			return fmt.Errorf("journey: message for enrollment %d step %d already exists", p.run.ID, p.run.Step)
+		}
+		p.msg = &messageRow{ID: id, Status: "sending"}
 	}
-	return e.advance(ctx, tx, c, en, f, branch, loc, outcome{decision: DecisionSent, msgID: &msg.ID, msgStatus: "sent"})
+	return nil
 }
 
 // outcome is what a step run records as it moves the enrollment on: its
@@ -313,36 +509,106 @@ type outcome struct {
 
 // advance records the step's outcome and moves to the next step, or
 // completes the enrollment and runs what follows it (nurturing after
-// welcome, sunset suppression). The outcome, the message status and the
-// move are one statement.
+// welcome, sunset suppression).
 func (e *Engine) advance(ctx context.Context, tx *gorm.DB, c *contact.Contact, en *Enrollment, f *flow.Flow, branch *flow.Branch,
 	loc *time.Location, o outcome) error {
-	now := e.clock.Now()
-	next := en.Step + 1
-	status, endedAt := StatusActive, (*time.Time)(nil)
-	if next < len(branch.Steps) {
-		e.schedule(en, branch.Steps[next], now, loc, 0, en.fulfilledAt())
-	} else {
-		status, endedAt, en.NextRunAt = StatusCompleted, &now, nil
-	}
-	err := tx.Exec(`WITH msg AS (
-			UPDATE journey_messages SET status = ?, sent_at = CASE WHEN ? = 'sent' THEN ?::timestamptz ELSE sent_at END,
-				error = CASE WHEN ? = 'failed' THEN ? ELSE error END
-			WHERE id = ? AND ? <> ''),
-		dec AS (
-			INSERT INTO journey_decisions (shop_id, enrollment_id, contact_id, step, decision, reason, message_id, at)
-			SELECT ?::bigint, ?::bigint, ?::bigint, ?::integer, ?::text, ?::text, ?::bigint, ?::timestamptz WHERE ? <> '')
-		UPDATE enrollments SET step = ?, status = ?, next_run_at = ?, waiting_for = ?, enqueued_for = NULL, ended_at = ?, updated_at = now()
-		WHERE id = ?`,
-		o.msgStatus, o.msgStatus, now, o.msgStatus, o.reason, o.msgID, o.msgStatus,
-		en.ShopID, en.ID, en.ContactID, en.Step, o.decision, o.reason, o.msgID, now, o.decision,
-		next, status, en.NextRunAt, en.WaitingFor, endedAt, en.ID).Error
-	if err != nil {
-		return fmt.Errorf("journey: advance enrollment %d: %w", en.ID, err)
-	}
-	if status == StatusActive || f.Goal != flow.GoalPurchase {
+	return e.advanceAll(ctx, tx, []advanceRow{{c: c, en: en, f: f, branch: branch, loc: loc, o: o}})
+}
+
+// advanceRow is one step to move on: what advance takes.
+type advanceRow struct {
+	c      *contact.Contact
+	en     *Enrollment
+	f      *flow.Flow
+	branch *flow.Branch
+	loc    *time.Location
+	o      outcome
+}
+
+// advanceAll records the outcomes of steps of distinct contacts and moves
+// each enrollment on: the outcomes, the message statuses and the moves are
+// one statement for all of them. Then each completed enrollment runs what
+// follows it.
+func (e *Engine) advanceAll(ctx context.Context, tx *gorm.DB, rows []advanceRow) error {
+	if len(rows) == 0 {
 		return nil
 	}
+	now := e.clock.Now()
+	type move struct {
+		ID         int64      `json:"id"`
+		ShopID     int64      `json:"shop_id"`
+		ContactID  int64      `json:"contact_id"`
+		Step       int        `json:"step"`
+		Next       int        `json:"next"`
+		Status     string     `json:"status"`
+		NextRunAt  *time.Time `json:"next_run_at"`
+		WaitingFor string     `json:"waiting_for"`
+		EndedAt    *time.Time `json:"ended_at"`
+		Decision   string     `json:"decision"`
+		Reason     string     `json:"reason"`
+		MsgID      *int64     `json:"msg_id"`
+		MsgStatus  string     `json:"msg_status"` // "sent", "failed" or "" (unchanged)
+	}
+	moves := make([]move, len(rows))
+	ids, msgIDs := make([]int64, len(rows)), []int64{}
+	for i, r := range rows {
+		en := r.en
+		next := en.Step + 1
+		status, endedAt := StatusActive, (*time.Time)(nil)
+		if next < len(r.branch.Steps) {
+			e.schedule(en, r.branch.Steps[next], now, r.loc, 0, en.fulfilledAt())
+		} else {
+			status, endedAt, en.NextRunAt = StatusCompleted, &now, nil
+		}
+		en.Status, en.EndedAt = status, endedAt
+		moves[i] = move{ID: en.ID, ShopID: en.ShopID, ContactID: en.ContactID, Step: en.Step, Next: next, Status: status,
+			NextRunAt: en.NextRunAt, WaitingFor: en.WaitingFor, EndedAt: endedAt, Decision: r.o.decision, Reason: r.o.reason,
+			MsgID: r.o.msgID, MsgStatus: r.o.msgStatus}
+		ids[i] = en.ID
+		if r.o.msgID != nil && r.o.msgStatus != "" {
+			msgIDs = append(msgIDs, *r.o.msgID)
+		}
+	}
+	b, err := json.Marshal(moves)
+	if err != nil {
+		return fmt.Errorf("journey: encode %d advances: %w", len(moves), err)
+	}
+	// The id = ANY(…) conditions keep every join an index lookup.
+	err = tx.Exec(`WITH v AS (
+			SELECT * FROM jsonb_to_recordset(?::jsonb) AS v(id bigint, shop_id bigint, contact_id bigint, step integer, next integer,
+				status text, next_run_at timestamptz, waiting_for text, ended_at timestamptz, decision text, reason text,
+				msg_id bigint, msg_status text)),
+		msg AS (
+			UPDATE journey_messages m SET status = v.msg_status,
+				sent_at = CASE WHEN v.msg_status = 'sent' THEN ?::timestamptz ELSE m.sent_at END,
+				error = CASE WHEN v.msg_status = 'failed' THEN v.reason ELSE m.error END
+			FROM v WHERE m.id = ANY(?::bigint[]) AND m.id = v.msg_id AND v.msg_status <> ''),
+		dec AS (
+			INSERT INTO journey_decisions (shop_id, enrollment_id, contact_id, step, decision, reason, message_id, at)
+			SELECT v.shop_id, v.id, v.contact_id, v.step, v.decision, v.reason, v.msg_id, ?::timestamptz FROM v WHERE v.decision <> '' ORDER BY v.id)
+		UPDATE enrollments en SET step = v.next, status = v.status, next_run_at = v.next_run_at, waiting_for = v.waiting_for,
+			enqueued_for = NULL, ended_at = v.ended_at, updated_at = now()
+		FROM v WHERE en.id = ANY(?::bigint[]) AND en.id = v.id`,
+		string(b), now, int64Array(msgIDs), now, int64Array(ids)).Error
+	if err != nil {
+		return fmt.Errorf("journey: advance %d enrollments: %w", len(rows), err)
+	}
+	for _, r := range rows {
+		if err := e.completed(ctx, tx, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// completed runs what follows a purchase-goal enrollment that ended
+// without a purchase: sunset suppression, the flow that comes next.
+func (e *Engine) completed(ctx context.Context, tx *gorm.DB, r advanceRow) error {
+	en, c, f, branch := r.en, r.c, r.f, r.branch
+	if en.Status == StatusActive || f.Goal != flow.GoalPurchase {
+		return nil
+	}
+	now := e.clock.Now()
 	bought, err := e.contacts.WithTx(tx).OrderedSince(ctx, en.ShopID, c.ID, en.TriggerAt, en.orderID())
 	if err != nil || bought {
 		return err

@@ -66,6 +66,7 @@ type config struct {
 	workers        int
 	taskCheck      time.Duration
 	stepBatch      int
+	noMetrics      bool
 	waiting        int
 	small          int
 	passes         int
@@ -89,6 +90,7 @@ func main() {
 	flag.IntVar(&c.rate, "rate", 1000, "lateness: steps falling due per second")
 	flag.DurationVar(&c.window, "window", 60*time.Second, "lateness: how long steps keep falling due")
 	flag.IntVar(&c.workers, "workers", 20, "lateness: asynq Concurrency (the app's)")
+	flag.BoolVar(&c.noMetrics, "no-metrics-triggers", false, "disable the KPI delta triggers of migrations/0051 (to measure what they cost the engine)")
 	flag.IntVar(&c.stepBatch, "step-batch", 0, "lateness: step tasks run together at most (journey.Options.StepBatch; 0: the engine's default, 1: each alone)")
 	flag.DurationVar(&c.taskCheck, "task-check", 0, "lateness: asynq TaskCheckInterval (0: asynq's default, 1 s, as the app runs)")
 	flag.IntVar(&c.waiting, "waiting", 1_000_000, "scale: waiting enrollments at the large size")
@@ -197,6 +199,13 @@ func setup(ctx context.Context, c config) (*bench, error) {
 	}
 	if _, err := platform.Migrate(ctx, db); err != nil {
 		return nil, err
+	}
+	if c.noMetrics {
+		for _, t := range []string{"journey_messages", "journey_decisions", "analytics_attributions", "contact_orders"} {
+			if err := db.Exec(fmt.Sprintf(`ALTER TABLE %s DISABLE TRIGGER USER`, t)).Error; err != nil {
+				return nil, fmt.Errorf("disable triggers on %s: %w", t, err)
+			}
+		}
 	}
 	ru, _ := url.Parse(c.redisURL)
 	opt := asynq.RedisClientOpt{Addr: ru.Host, DB: c.redisDB}

@@ -46,6 +46,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"gorm.io/gorm"
 
+	"github.com/relance/relance/bench/internal/benchdb"
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/platform"
@@ -181,23 +182,8 @@ type bench struct {
 // quiet hours and no frequency cap (so lateness measures the engine, not
 // the rules).
 func setup(ctx context.Context, c config) (*bench, error) {
-	admin, err := platform.OpenDB(ctx, c.dbURL)
+	db, err := benchdb.Fresh(ctx, c.dbURL, benchDB)
 	if err != nil {
-		return nil, err
-	}
-	admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, benchDB))
-	if err := admin.Exec(fmt.Sprintf(`CREATE DATABASE %q`, benchDB)).Error; err != nil {
-		platform.CloseDB(admin)
-		return nil, err
-	}
-	platform.CloseDB(admin)
-	u, _ := url.Parse(c.dbURL)
-	u.Path = "/" + benchDB
-	db, err := platform.OpenDB(ctx, u.String())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := platform.Migrate(ctx, db); err != nil {
 		return nil, err
 	}
 	if c.noMetrics {

@@ -37,7 +37,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -50,6 +49,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"gorm.io/gorm"
 
+	"github.com/relance/relance/bench/internal/benchdb"
 	"github.com/relance/relance/bench/internal/loadgen"
 	"github.com/relance/relance/internal/analytics"
 	"github.com/relance/relance/internal/discount"
@@ -188,23 +188,8 @@ func run(ctx context.Context, c config) error {
 }
 
 func setup(ctx context.Context, c config) (*bench, error) {
-	admin, err := platform.OpenDB(ctx, c.dbURL)
+	db, err := benchdb.Fresh(ctx, c.dbURL, benchDB)
 	if err != nil {
-		return nil, err
-	}
-	admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %q WITH (FORCE)`, benchDB))
-	if err := admin.Exec(fmt.Sprintf(`CREATE DATABASE %q`, benchDB)).Error; err != nil {
-		platform.CloseDB(admin)
-		return nil, fmt.Errorf("create database: %w", err)
-	}
-	platform.CloseDB(admin)
-	u, _ := url.Parse(c.dbURL)
-	u.Path = "/" + benchDB
-	db, err := platform.OpenDB(ctx, u.String())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := platform.Migrate(ctx, db); err != nil {
 		return nil, err
 	}
 	key := make([]byte, 32)

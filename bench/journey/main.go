@@ -47,6 +47,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/relance/relance/bench/internal/benchdb"
+	"github.com/relance/relance/bench/internal/loadgen"
 	"github.com/relance/relance/internal/flow"
 	"github.com/relance/relance/internal/journey"
 	"github.com/relance/relance/internal/platform"
@@ -112,7 +113,7 @@ func run(ctx context.Context, c config) error {
 	if err := loopbackOnly(c.dbURL, c.redisURL); err != nil {
 		return err
 	}
-	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), load average at start: %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), load average at start: %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadgen.LoadAvg())
 	modes := []string{c.mode}
 	if c.mode == "all" {
 		modes = []string{"trigger", "lateness", "scale"}
@@ -136,7 +137,7 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
-		fmt.Printf("load average after %s: %s\n\n", m, loadavg())
+		fmt.Printf("load average after %s: %s\n\n", m, loadgen.LoadAvg())
 	}
 	return nil
 }
@@ -154,18 +155,6 @@ func loopbackOnly(urls ...string) error {
 		}
 	}
 	return nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 type bench struct {

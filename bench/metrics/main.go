@@ -127,7 +127,7 @@ func run(ctx context.Context, c config) error {
 	if err := loadgen.RequireLoopback(c.dbURL); err != nil {
 		return err
 	}
-	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), load average at start: %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadavg())
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), load average at start: %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), loadgen.LoadAvg())
 	b, err := setup(ctx, c)
 	if err != nil {
 		return err
@@ -145,7 +145,7 @@ func run(ctx context.Context, c config) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("\nround %d: roll-up folded %d deltas in %s (load %s)\n", r, n, time.Since(start).Round(time.Millisecond), loadavg())
+		fmt.Printf("\nround %d: roll-up folded %d deltas in %s (load %s)\n", r, n, time.Since(start).Round(time.Millisecond), loadgen.LoadAvg())
 		if err := b.measure(ctx, "rolled"); err != nil {
 			return err
 		}
@@ -183,7 +183,7 @@ func run(ctx context.Context, c config) error {
 	if err := b.writeSide(ctx); err != nil {
 		return err
 	}
-	fmt.Printf("\nload average at end: %s\n", loadavg())
+	fmt.Printf("\nload average at end: %s\n", loadgen.LoadAvg())
 	return nil
 }
 
@@ -314,7 +314,7 @@ func (b *bench) seed(ctx context.Context) error {
 	b.db.Raw(`SELECT count(*) FROM analytics_attributions`).Scan(&attributed)
 	b.db.Exec(`VACUUM ANALYZE`)
 	fmt.Printf("seeded %d messages (%d sent), %d orders (%d attributed) in %s; %d deltas written by the triggers (load %s)\n",
-		messages, sent, b.c.orders, attributed, time.Since(start).Round(time.Second), deltas, loadavg())
+		messages, sent, b.c.orders, attributed, time.Since(start).Round(time.Second), deltas, loadgen.LoadAvg())
 	return nil
 }
 
@@ -401,7 +401,7 @@ func (b *bench) measure(ctx context.Context, phase string) error {
 func report(what string, lat []time.Duration) {
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[min(len(lat)-1, int(float64(len(lat))*p))] }
-	fmt.Printf("  %-70s p50 %8s  p95 %8s  p99 %8s  max %8s  (load %s)\n", what, ms(q(0.50)), ms(q(0.95)), ms(q(0.99)), ms(lat[len(lat)-1]), loadavg())
+	fmt.Printf("  %-70s p50 %8s  p95 %8s  p99 %8s  max %8s  (load %s)\n", what, ms(q(0.50)), ms(q(0.95)), ms(q(0.99)), ms(lat[len(lat)-1]), loadgen.LoadAvg())
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
@@ -483,7 +483,7 @@ func (b *bench) writeSide(ctx context.Context) error {
 			}
 			rate := float64(n) / b.c.writeD.Seconds()
 			rates[on] = append(rates[on], rate)
-			fmt.Printf("  round %d, triggers %-3s: %7.0f sends/s (load %s)\n", r, map[bool]string{true: "on", false: "off"}[on], rate, loadavg())
+			fmt.Printf("  round %d, triggers %-3s: %7.0f sends/s (load %s)\n", r, map[bool]string{true: "on", false: "off"}[on], rate, loadgen.LoadAvg())
 		}
 		if _, err := b.svc.RollUp(ctx); err != nil {
 			return err
@@ -566,7 +566,7 @@ func (b *bench) serverSide(ctx context.Context) error {
 	med := func(x []float64) float64 { slices.Sort(x); return x[len(x)/2] }
 	on, off := med(us[true]), med(us[false])
 	fmt.Printf("  in PostgreSQL, one session, 10 blocks of %d sends each way: median %.0f µs/send with the triggers, %.0f without "+
-		"(+%.0f µs, +%.0f %%) (load %s)\n", block, on, off, on-off, 100*(on/off-1), loadavg())
+		"(+%.0f µs, +%.0f %%) (load %s)\n", block, on, off, on-off, 100*(on/off-1), loadgen.LoadAvg())
 	return nil
 }
 
@@ -618,18 +618,6 @@ func (b *bench) sends(ctx context.Context, writers int, d time.Duration) (int64,
 		return done.Load(), err
 	}
 	return done.Load(), nil
-}
-
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
 }
 
 // rawFigures computes the Home page's figures for [from, to) from the raw
